@@ -1,0 +1,82 @@
+"""Admin: the same form and validation as the console, plus a "Pull now" action."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import jobs
+from .forms import ContainerInstanceForm
+from .models import ContainerInstance, PullJob
+
+
+class AdminInstanceForm(ContainerInstanceForm):
+    class Meta(ContainerInstanceForm.Meta):
+        pass
+
+
+@admin.register(ContainerInstance)
+class ContainerInstanceAdmin(admin.ModelAdmin):
+    form = AdminInstanceForm
+    list_display = ("name", "enabled", "image_name", "image_tag", "registry_url", "registry_username", "password_state", "updated_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "image_name", "registry_url", "registry_username")
+    actions = ["pull_now"]
+    fieldsets = (
+        (None, {"fields": ("name", "enabled")}),
+        ("Image and registry", {"fields": ("image_name", "image_tag", "registry_url", "registry_username", "registry_password")}),
+        ("Download", {"fields": ("download_retries", "download_retry_interval", "download_timeout")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.registry_password:
+            fieldsets = list(fieldsets)
+            fieldsets[1] = ("Image and registry", {"fields": (*fieldsets[1][1]["fields"], "clear_password")})
+        return fieldsets
+
+    @admin.display(description="password")
+    def password_state(self, obj: ContainerInstance) -> str:
+        if not obj.registry_password:
+            return "none"
+        if obj.password_expired:
+            return "stored (expired)"
+        return "stored"
+
+    @admin.action(description="Pull now", permissions=["pull"])
+    def pull_now(self, request, queryset):
+        queued = attached = 0
+        for instance in queryset:
+            _, created = jobs.queue_pull(instance, request.user)
+            queued += created
+            attached += not created
+        self.message_user(request, f"Queued {queued} pull(s); {attached} already under way.", messages.SUCCESS)
+
+    def has_pull_permission(self, request) -> bool:
+        return request.user.has_perm("orchestrator.pull_containerinstance")
+
+
+@admin.register(PullJob)
+class PullJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "instance", "reference", "state", "progress_display", "attempt", "error_code", "queued_at", "finished_at")
+    list_filter = ("state", "error_code")
+    search_fields = ("instance__name", "reference", "digest")
+    list_select_related = ("instance",)
+    date_hierarchy = "queued_at"
+    readonly_fields = [field.name for field in PullJob._meta.fields] + ["status_page"]
+
+    @admin.display(description="progress")
+    def progress_display(self, obj: PullJob) -> str:
+        if obj.progress is not None:
+            return f"{obj.progress}%"
+        if obj.layers_total:
+            return f"{obj.layers_done} of {obj.layers_total} layers"
+        return "—"
+
+    @admin.display(description="status page")
+    def status_page(self, obj: PullJob) -> str:
+        return format_html('<a href="{}">live status</a>', obj.get_absolute_url())
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_roles(sender, **kwargs) -> None:
+    from .roles import ensure_roles
+
+    ensure_roles()
+
+
+class OrchestratorConfig(AppConfig):
+    name = "orchestrator"
+    verbose_name = "Container orchestrator"
+
+    def ready(self) -> None:
+        # After every migrate and every test flush, so the role groups always exist.
+        post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="orchestrator.ensure_roles")

@@ -1,0 +1,89 @@
+"""Queueing pulls: one active pull per instance, tasks sent only after commit.
+
+The job row is the outbox: it is created in the same transaction as the form's
+save, and the Celery task (carrying only the job id) is sent once that commits.
+If the broker is down, the job keeps ``dispatched_at`` empty and the sweeper
+(``orchestrator.tasks.sweep_pulls``) sends it when the broker is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from registries.reference import ReferenceError, parse_normalized
+
+from .models import ContainerInstance, PullJob
+
+log = logging.getLogger(__name__)
+
+
+def normalized_reference(instance: ContainerInstance) -> str:
+    """The full reference the daemon pulls, e.g. 'docker.io/library/busybox:latest'."""
+    try:
+        return str(parse_normalized(instance.reference))
+    except ReferenceError:
+        # The form refuses bad references; a row edited around it still gets a job that fails clearly.
+        return instance.reference
+
+
+def queue_pull(instance: ContainerInstance, user=None) -> tuple[PullJob, bool]:
+    """Queue a pull of ``instance``, or return the pull already queued or running.
+
+    Returns (job, created). The instance row is locked so two clicks cannot
+    queue two pulls (SQLite serialises writers; Postgres honours the lock).
+    """
+    with transaction.atomic():
+        ContainerInstance.objects.select_for_update().filter(pk=instance.pk).first()
+        active = instance.pulls.filter(state__in=PullJob.ACTIVE_STATES).order_by("-queued_at").first()
+        if active is not None:
+            return active, False
+        job = PullJob.objects.create(
+            instance=instance,
+            reference=normalized_reference(instance),
+            requested_by=user if user is not None and user.is_authenticated else None,
+            message="Waiting for a worker",
+        )
+        transaction.on_commit(lambda: dispatch(job.pk))
+    return job, True
+
+
+def dispatch(job_id: int) -> bool:
+    """Send the pull task for a queued job. False (and the job stays queued) if the broker is down."""
+    from .tasks import pull_image
+
+    try:
+        pull_image.apply_async((job_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
+    except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
+        log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)
+        PullJob.objects.filter(pk=job_id, dispatched_at__isnull=True).update(
+            message="Waiting for the task queue: the pull starts as soon as it is reachable"
+        )
+        return False
+    PullJob.objects.filter(pk=job_id, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    return True
+
+
+def redispatch_waiting(older_than: float = 5.0) -> int:
+    """Send the jobs whose task never reached the broker. Returns how many were sent."""
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    sent = 0
+    for job_id in PullJob.objects.filter(
+        state=PullJob.State.QUEUED, dispatched_at__isnull=True, queued_at__lte=cutoff
+    ).values_list("pk", flat=True):
+        sent += dispatch(job_id)
+    return sent
+
+
+def request_cancel(job: PullJob) -> bool:
+    """Ask a pull to stop. A queued job ends at once; a running one when its worker sees the flag."""
+    now = timezone.now()
+    if PullJob.objects.filter(pk=job.pk, state=PullJob.State.QUEUED).update(
+        state=PullJob.State.CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled before it started"
+    ):
+        return True
+    return bool(PullJob.objects.filter(pk=job.pk, state=PullJob.State.RUNNING).update(cancel_requested=True))

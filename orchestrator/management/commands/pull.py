@@ -1,0 +1,54 @@
+"""`manage.py pull NAME [--wait]`: queue a pull from the terminal and optionally follow it."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from orchestrator import jobs
+from orchestrator.models import ContainerInstance, PullJob
+
+
+class Command(BaseCommand):
+    help = "Queue a pull of a container instance's image; with --wait, show progress and exit 1 on failure."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="the container instance's name")
+        parser.add_argument("--wait", action="store_true", help="follow the pull until it ends")
+        parser.add_argument("--poll", type=float, default=0.5, help="seconds between progress lines (default 0.5)")
+
+    def handle(self, *args, name, wait, poll, **options):
+        if not name.strip() or len(name) > 128 or any(ord(ch) < 32 for ch in name):
+            raise CommandError("NAME must be a container instance's name (letters, digits, '_', '.', '-').")
+        try:
+            instance = ContainerInstance.objects.get(name=name)
+        except ContainerInstance.DoesNotExist:
+            known = ", ".join(ContainerInstance.objects.values_list("name", flat=True)[:10]) or "none yet"
+            raise CommandError(f"No container instance is named {name!r} (known: {known}).") from None
+        job, created = jobs.queue_pull(instance)
+        self.stdout.write(f"{'Queued' if created else 'Following the pull already under way:'} pull #{job.pk} of {job.reference}")
+        if not wait:
+            return
+        last = None
+        while True:
+            job = PullJob.objects.get(pk=job.pk)
+            line = self._describe(job)
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if not job.is_active:
+                break
+            time.sleep(poll)
+        if job.state == PullJob.State.SUCCEEDED:
+            self.stdout.write(self.style.SUCCESS(f"Pulled {job.reference} {job.digest}"))
+            return
+        raise CommandError(f"{job.state}: {job.error_code or job.state}: {job.error_message or job.message}", returncode=1)
+
+    @staticmethod
+    def _describe(job: PullJob) -> str:
+        if job.progress is not None:
+            amount = f"{job.progress}%"
+        elif job.layers_total:
+            amount = f"{job.layers_done}/{job.layers_total} layers"
+        else:
+            amount = "…"
+        return f"[{job.state}] attempt {job.attempt} {amount} {job.message}"

@@ -1,0 +1,197 @@
+"""Container instances (the Kura orchestrator form) and the pulls made for them."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from .encryption import EncryptedTextField
+
+# Docker's own rule for container names.
+CONTAINER_NAME_RE = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+
+
+class ContainerInstance(models.Model):
+    name = models.CharField(
+        "container name",
+        max_length=128,
+        unique=True,
+        validators=[
+            RegexValidator(
+                CONTAINER_NAME_RE,
+                "Use letters, digits, '_', '.' and '-', starting with a letter or digit (Docker's rule for container names).",
+            )
+        ],
+        help_text="The name of the container on the gateway, e.g. 'web' or 'modbus-bridge'. Letters, digits, '_', '.', '-'.",
+    )
+    enabled = models.BooleanField(
+        default=True,
+        help_text="When enabled, saving pulls the image (and later runs the container). Kura: container.enabled.",
+    )
+    image_name = models.CharField(
+        max_length=512,
+        help_text="The image repository without the tag, e.g. 'myuser/myapp' on Docker Hub or "
+        "'123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app'. You may paste a full image URI here.",
+    )
+    image_tag = models.CharField(
+        max_length=128,
+        default="latest",
+        help_text="The image version to pull, e.g. '1.4' or 'latest'. Kura: container.image.tag.",
+    )
+    registry_url = models.CharField(
+        "authentication registry URL",
+        max_length=512,
+        blank=True,
+        help_text="Where to log in. Leave blank for Docker Hub. For AWS ECR, the image URI up to the image name. "
+        "Kura: registry.hostname.",
+    )
+    registry_username = models.CharField(
+        "authentication username",
+        max_length=255,
+        blank=True,
+        help_text="Registry user name; 'AWS' for Amazon ECR. Leave blank for public images.",
+    )
+    registry_password = EncryptedTextField(
+        "password",
+        blank=True,
+        default="",
+        help_text="Stored encrypted and never shown again.",
+    )
+    registry_password_expires_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When a pasted ECR password stops working."
+    )
+    download_retries = models.PositiveIntegerField(
+        "image download retries",
+        default=5,
+        validators=[MaxValueValidator(1000)],
+        help_text="How many more times to try when a download fails. 0 means keep trying until it works "
+        "(Kura's meaning).",
+    )
+    download_retry_interval = models.PositiveIntegerField(
+        "image download retry interval (ms)",
+        default=30000,
+        validators=[MaxValueValidator(24 * 3600 * 1000)],
+        help_text="Milliseconds to wait between two attempts. Default 30000 (30 seconds).",
+    )
+    download_timeout = models.PositiveIntegerField(
+        "image download timeout (s)",
+        default=500,
+        validators=[MaxValueValidator(7 * 24 * 3600)],
+        help_text="Seconds one download attempt may take before it is abandoned. Default 500.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("pull_containerinstance", "Can pull the image of a container instance")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        # Spelled out so no future field (or the password) slips into a log line.
+        return f"<ContainerInstance {self.pk}: {self.name} {self.reference}>"
+
+    def get_absolute_url(self) -> str:
+        return reverse("instance-detail", args=[self.pk])
+
+    @property
+    def reference(self) -> str:
+        """The image reference as the user wrote it, with its tag."""
+        return f"{self.image_name}:{self.image_tag or 'latest'}"
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.registry_password)
+
+    @property
+    def password_expired(self) -> bool:
+        return self.registry_password_expires_at is not None and self.registry_password_expires_at <= timezone.now()
+
+
+class PullJob(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    instance = models.ForeignKey(ContainerInstance, on_delete=models.CASCADE, related_name="pulls")
+    reference = models.CharField(max_length=700, help_text="The normalized reference pulled, fixed at queue time.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    layers_done = models.PositiveIntegerField(default=0)
+    layers_total = models.PositiveIntegerField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    layers = models.JSONField(default=list, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    digest = models.CharField(max_length=200, blank=True)
+    platform = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker running this pull.")
+    cancel_requested = models.BooleanField(default=False)
+    # Outbox: set once the broker accepted the task; the sweeper re-sends jobs without it.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [models.Index(fields=["instance", "-queued_at"])]
+
+    def __str__(self) -> str:
+        return f"pull #{self.pk} of {self.reference}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("pull-detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def error(self) -> dict | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+    def as_json(self) -> dict:
+        """The pull job contract of shared/DESIGN.md."""
+
+        def iso(value):
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.pk,
+            "instance": self.instance.name,
+            "reference": self.reference,
+            "state": self.state,
+            "progress": self.progress,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "layers_done": self.layers_done,
+            "layers_total": self.layers_total,
+            "layers": self.layers,
+            "message": self.message,
+            "digest": self.digest or None,
+            "platform": self.platform or None,
+            "attempt": self.attempt,
+            "error": self.error,
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+        }

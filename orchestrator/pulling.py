@@ -1,0 +1,179 @@
+"""One pull attempt through the Docker daemon, with progress, a deadline and cancellation.
+
+Uses the Docker SDK's low-level client and the Engine API's streaming
+``POST /images/create``. The SDK's ``APIClient.pull`` hides the HTTP response,
+and with it any way to stop a pull that has stalled; this module makes the same
+request through the SDK's request helpers so a watchdog thread can cut the
+connection when the attempt's deadline passes or the user cancels. Closing the
+connection makes the daemon abandon the pull (its request context ends).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import docker
+import docker.auth
+import docker.utils
+
+from .errors import PullError, classify, classify_exception, scrub
+from .progress import ProgressFolder, Snapshot
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10
+# How often the watchdog looks at the deadline and the cancel flag.
+WATCHDOG_PERIOD = 0.5
+
+
+def open_client(docker_host: str, timeout: float = 60) -> docker.APIClient:
+    """A low-level client for DOCKER_HOST, honouring DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as the CLI does."""
+    environment = {**os.environ, "DOCKER_HOST": docker_host}
+    kwargs = docker.utils.kwargs_from_env(environment=environment)
+    try:
+        return docker.APIClient(timeout=timeout, version="auto", **kwargs)
+    except Exception as exc:  # the SDK asks the daemon its API version right away
+        raise classify_exception(exc, "", docker_host) from None
+
+
+@dataclass
+class PullOutcome:
+    snapshot: Snapshot
+    digest: str | None
+    platform: str | None
+    up_to_date: bool
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """'host/repo:tag' or 'repo@sha256:..' -> (repository, tag-or-digest) for the Engine API."""
+    if "@" in reference:
+        repository, digest = reference.split("@", 1)
+        return repository, digest
+    slash = reference.rfind("/")
+    colon = reference.rfind(":")
+    if colon > slash:
+        return reference[:colon], reference[colon + 1 :]
+    return reference, "latest"
+
+
+def pull_once(
+    client: docker.APIClient,
+    reference: str,
+    *,
+    auth_config: dict | None,
+    deadline: float,
+    on_progress: Callable[[Snapshot], None],
+    should_cancel: Callable[[], bool],
+    docker_host: str,
+    secrets: tuple[str, ...] = (),
+) -> PullOutcome:
+    """Pull ``reference`` once. Raises PullError (code timeout/cancelled/...) on failure."""
+    repository, tag = split_reference(reference)
+    headers = {}
+    if auth_config:
+        headers["X-Registry-Auth"] = docker.auth.encode_header(auth_config)
+    remaining = max(1.0, deadline - time.monotonic())
+    try:
+        response = client._post(
+            client._url("/images/create"),
+            params={"fromImage": repository, "tag": tag},
+            headers=headers,
+            stream=True,
+            timeout=(CONNECT_TIMEOUT, remaining),
+        )
+        client._raise_for_status(response)
+    except Exception as exc:
+        raise _scrubbed(classify_exception(exc, reference, docker_host), secrets) from None
+
+    stop = threading.Event()
+    why: list[str] = []
+
+    def watchdog() -> None:
+        try:
+            while not stop.wait(WATCHDOG_PERIOD):
+                if time.monotonic() >= deadline:
+                    why.append("timeout")
+                elif should_cancel():
+                    why.append("cancelled")
+                if why:
+                    _cut(response)
+                    return
+        finally:
+            _close_thread_db_connection()
+
+    guard = threading.Thread(target=watchdog, name="pull-watchdog", daemon=True)
+    guard.start()
+    folder = ProgressFolder()
+    try:
+        for event in client._stream_helper(response, decode=True):
+            if event.get("errorDetail") or event.get("error"):
+                detail = event.get("errorDetail") or {}
+                text = detail.get("message") or event.get("error") or "unknown error"
+                raise _scrubbed(classify(str(text), reference), secrets)
+            folder.feed(event)
+            on_progress(folder.snapshot())
+    except PullError:
+        raise
+    except Exception as exc:
+        if why:
+            raise _stopped(why[0], reference) from None
+        raise _scrubbed(classify_exception(exc, reference, docker_host), secrets) from None
+    finally:
+        stop.set()
+        guard.join(timeout=5)
+        response.close()
+    if why:
+        # The cut can also look like a clean end of stream.
+        raise _stopped(why[0], reference)
+    folder.finish()
+    snapshot = folder.snapshot()
+    platform, repo_digest = _inspect(client, reference)
+    return PullOutcome(snapshot=snapshot, digest=folder.digest or repo_digest, platform=platform, up_to_date=folder.up_to_date)
+
+
+def _stopped(reason: str, reference: str) -> PullError:
+    if reason == "cancelled":
+        return PullError("cancelled", f"The pull of {reference} was cancelled.")
+    return PullError(
+        "timeout",
+        f"The download of {reference} took longer than the Image Download Timeout allows. Raise the timeout "
+        "for big images or slow links.",
+    )
+
+
+def _scrubbed(error: PullError, secrets: tuple[str, ...]) -> PullError:
+    return PullError(error.code, scrub(error.message, secrets))
+
+
+def _cut(response) -> None:
+    """Shut the pull's socket down from another thread: the blocked read returns at once."""
+    try:
+        sock = response.raw.connection.sock
+        sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):
+        response.close()
+
+
+def _close_thread_db_connection() -> None:
+    from django.db import connection
+
+    connection.close()
+
+
+def _inspect(client: docker.APIClient, reference: str) -> tuple[str | None, str | None]:
+    """The platform and repo digest of the image the daemon now has."""
+    try:
+        info = client.inspect_image(reference)
+    except Exception:  # the pull succeeded; missing details must not fail it
+        log.warning("pulled %s but could not inspect it", reference)
+        return None, None
+    platform = "/".join(part for part in (info.get("Os"), info.get("Architecture"), info.get("Variant")) if part)
+    repo_digests = info.get("RepoDigests") or []
+    digest = repo_digests[0].split("@", 1)[1] if repo_digests else None
+    return platform or None, digest

@@ -1,0 +1,165 @@
+"""Screens of the console: instances, their pulls, and the health endpoint."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import OuterRef, Q, Subquery
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from . import jobs
+from .forms import ContainerInstanceForm
+from .health import health_report
+from .models import ContainerInstance, PullJob
+
+VIEW = "orchestrator.view_containerinstance"
+ADD = "orchestrator.add_containerinstance"
+CHANGE = "orchestrator.change_containerinstance"
+DELETE = "orchestrator.delete_containerinstance"
+PULL = "orchestrator.pull_containerinstance"
+PAGE_SIZE = 50
+
+
+def _with_latest_pull(queryset):
+    latest = PullJob.objects.filter(instance=OuterRef("pk")).order_by("-queued_at", "-pk")
+    return queryset.annotate(
+        latest_pull_id=Subquery(latest.values("pk")[:1]),
+        latest_pull_state=Subquery(latest.values("state")[:1]),
+        latest_pull_progress=Subquery(latest.values("progress")[:1]),
+        latest_pull_error=Subquery(latest.values("error_code")[:1]),
+    )
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+@require_GET
+def instance_list(request):
+    queryset = _with_latest_pull(ContainerInstance.objects.all())
+    query = request.GET.get("q", "").strip()[:200]
+    if query:
+        queryset = queryset.filter(Q(name__icontains=query) | Q(image_name__icontains=query))
+    state = request.GET.get("state", "")
+    if state in PullJob.State.values:
+        queryset = queryset.filter(latest_pull_state=state)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "orchestrator/instance_list.html",
+        {"page": page, "query": query, "state": state, "states": PullJob.State.choices},
+    )
+
+
+@login_required
+@permission_required(ADD, raise_exception=True)
+def instance_create(request):
+    return _edit(request, ContainerInstance())
+
+
+@login_required
+@permission_required(CHANGE, raise_exception=True)
+def instance_edit(request, pk: int):
+    return _edit(request, get_object_or_404(ContainerInstance, pk=pk))
+
+
+def _edit(request, instance: ContainerInstance):
+    creating = instance.pk is None
+    form = ContainerInstanceForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        instance = form.save()
+        for warning in form.warnings:
+            messages.warning(request, warning)
+        if instance.enabled and request.user.has_perm(PULL):
+            job, created = jobs.queue_pull(instance, request.user)
+            if not created:
+                messages.info(request, "A pull of this instance is already under way; showing it.")
+            return redirect(job)
+        messages.success(request, f"Saved {instance.name}.")
+        return redirect(instance)
+    return render(request, "orchestrator/instance_form.html", {"form": form, "instance": instance, "creating": creating})
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+@require_GET
+def instance_detail(request, pk: int):
+    instance = get_object_or_404(ContainerInstance, pk=pk)
+    pulls = instance.pulls.all()[:20]
+    return render(request, "orchestrator/instance_detail.html", {"instance": instance, "pulls": pulls})
+
+
+@login_required
+@permission_required(DELETE, raise_exception=True)
+def instance_delete(request, pk: int):
+    instance = get_object_or_404(ContainerInstance, pk=pk)
+    if request.method == "POST":
+        name = instance.name
+        instance.delete()
+        messages.success(request, f"Deleted {name}. The image stays on the gateway.")
+        return redirect("instance-list")
+    return render(request, "orchestrator/instance_confirm_delete.html", {"instance": instance})
+
+
+@login_required
+@permission_required(PULL, raise_exception=True)
+@require_POST
+def instance_pull(request, pk: int):
+    instance = get_object_or_404(ContainerInstance, pk=pk)
+    job, created = jobs.queue_pull(instance, request.user)
+    if not created:
+        messages.info(request, "A pull of this instance is already under way; showing it.")
+    return redirect(job)
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+@require_GET
+@never_cache
+def pull_detail(request, pk: int):
+    job = get_object_or_404(PullJob.objects.select_related("instance"), pk=pk)
+    template = "orchestrator/_pull_status.html" if request.htmx else "orchestrator/pull_detail.html"
+    return render(request, template, {"job": job})
+
+
+@require_GET
+@never_cache
+def pull_json(request, pk: int):
+    # JSON clients get 401/403 rather than a redirect to the login page.
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": {"code": "unauthenticated", "message": "Log in first."}}, status=401)
+    if not request.user.has_perm(VIEW):
+        return JsonResponse({"error": {"code": "forbidden", "message": "You may not see pulls."}}, status=403)
+    try:
+        job = PullJob.objects.select_related("instance").get(pk=pk)
+    except PullJob.DoesNotExist:
+        return JsonResponse({"error": {"code": "not_found", "message": f"There is no pull {pk}."}}, status=404)
+    return JsonResponse(job.as_json())
+
+
+@login_required
+@permission_required(PULL, raise_exception=True)
+@require_POST
+def pull_cancel(request, pk: int):
+    job = get_object_or_404(PullJob, pk=pk)
+    if jobs.request_cancel(job):
+        messages.info(request, "Cancelling the pull.")
+    else:
+        messages.info(request, "This pull has already ended.")
+    return redirect(job)
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    report = health_report()
+    # The HTTP status is the web server's own health (it needs its database); the
+    # body says whether pulls can run (task queue and Docker daemon too).
+    status = 200 if report["checks"]["database"]["ok"] else 503
+    if not request.user.is_authenticated:
+        # Enough for a load balancer, nothing about the setup for strangers.
+        report = {"ok": report["ok"], "checks": {name: {"ok": c["ok"]} for name, c in report["checks"].items()}}
+    return JsonResponse(report, status=status)
+

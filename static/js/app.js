@@ -1,0 +1,84 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  function byName(form, name) { return form.querySelector('[name="' + name + '"]'); }
+
+  // Paste an image URI: ask the server to decode it and fill the form's fields.
+  function setupPaste() {
+    var box = document.getElementById("paste-uri");
+    var form = document.getElementById("instance-form");
+    if (!box || !form) { return; }
+    var errorBox = document.getElementById("paste-uri-error");
+    var help = document.getElementById("registry-kind-help");
+    function decode(text) {
+      text = text.trim();
+      if (!text) { return; }
+      var url = box.dataset.decodeUrl + "?uri=" + encodeURIComponent(text);
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); })
+        .then(function (result) {
+          var ok = result[0], body = result[1];
+          if (!ok) {
+            box.classList.add("is-invalid");
+            errorBox.textContent = (body.error && body.error.message) || "This is not an image reference.";
+            return;
+          }
+          box.classList.remove("is-invalid");
+          errorBox.textContent = "";
+          var fields = { image_name: body.image_name, image_tag: body.image_tag, registry_url: body.registry_url };
+          if (body.registry_username) { fields.registry_username = body.registry_username; }
+          Object.keys(fields).forEach(function (name) {
+            var input = byName(form, name);
+            if (input && fields[name] !== null && fields[name] !== undefined) {
+              input.value = fields[name];
+              input.dispatchEvent(new Event("change", { bubbles: true }));
+            }
+          });
+          if (help) { help.textContent = body.help ? (body.kind_label + ": " + body.help) : ""; }
+        })
+        .catch(function () { errorBox.textContent = "The URI could not be decoded right now; fill the fields by hand."; });
+    }
+    box.addEventListener("paste", function () { setTimeout(function () { decode(box.value); }, 0); });
+    box.addEventListener("change", function () { decode(box.value); });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); decode(box.value); }
+    });
+    // A full URI pasted into the image name field gets the same treatment.
+    var imageName = byName(form, "image_name");
+    if (imageName) {
+      imageName.addEventListener("paste", function () {
+        setTimeout(function () {
+          var value = imageName.value.trim();
+          if (/[:@]/.test(value.split("/").pop()) || /^(docker pull |https?:\/\/)/.test(value)) { decode(value); }
+        }, 0);
+      });
+    }
+  }
+
+  // Footer: health of the Docker daemon, task queue and database.
+  function setupHealth() {
+    var box = document.getElementById("health");
+    if (!box) { return; }
+    function refresh() {
+      fetch(box.dataset.healthUrl, { credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (report) {
+          Object.keys(report.checks || {}).forEach(function (name) {
+            var span = box.querySelector('[data-check="' + name + '"]');
+            if (!span) { return; }
+            var check = report.checks[name];
+            span.classList.toggle("ok", check.ok);
+            span.classList.toggle("down", !check.ok);
+            span.textContent = check.ok ? "up" : "down";
+            span.title = check.detail || "";
+          });
+        })
+        .catch(function () {});
+    }
+    refresh();
+    setInterval(refresh, 30000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setupPaste(); setupHealth(); });
+})();

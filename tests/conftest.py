@@ -1,0 +1,179 @@
+"""Shared fixtures: users for each role, the real service stack, and a real Celery worker.
+
+The stack (sandboxed dockerd, password-protected registry, redis) starts once per
+session, only when a test asks for it. ``make test`` may start it beforehand and
+pass its state directory in STACK_STATE; otherwise the fixture starts and stops
+its own. With REQUIRE_E2E=1 (``make test`` sets it) the session fails if no
+end-to-end test ran or any was skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+_E2E = {"passed": 0, "skipped": 0, "failed": 0}
+
+
+def pytest_runtest_logreport(report) -> None:
+    if "e2e" not in report.keywords:
+        return
+    if report.skipped:
+        _E2E["skipped"] += 1
+    elif report.when == "call":
+        _E2E["passed" if report.passed else "failed"] += 1
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if os.environ.get("REQUIRE_E2E") != "1" or session.config.option.collectonly:
+        return
+    if _E2E["passed"] == 0 or _E2E["skipped"]:
+        session.exitstatus = 1
+        print(
+            f"\nREQUIRE_E2E=1: end-to-end tests passed={_E2E['passed']} skipped={_E2E['skipped']}; "
+            "they must run, and none may be skipped.",
+            file=sys.stderr,
+        )
+
+
+# --- users ---------------------------------------------------------------------
+
+
+def _user(django_user_model, username: str, role: str | None):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    return _user(django_user_model, "vera-viewer", "viewer")
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    return _user(django_user_model, "otto-operator", "operator")
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+# --- the real stack --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    from tests.stack import StackInfo, start_stack, stop_stack
+
+    state = os.environ.get("STACK_STATE")
+    if state and (Path(state) / "stack.json").exists():
+        yield StackInfo.from_json((Path(state) / "stack.json").read_text())
+        return
+    state_dir = tmp_path_factory.mktemp("stack")
+    info = start_stack(state_dir)
+    try:
+        yield info
+    finally:
+        stop_stack(state_dir)
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    log_path: Path
+    env: dict
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_worker(env: dict, log_path: Path, name: str = "test") -> Worker:
+    log_file = open(log_path, "a")  # noqa: SIM115 - the child writes it for its whole life
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-B",
+         "-s", str(log_path.parent / f"beat-{name}"), "-Q", env.get("CELERY_PULL_QUEUE", "pulls"),
+         "-c", "2", "-l", "info", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
+        cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited at start:\n{log_path.read_text()[-3000:]}")
+        if " ready." in log_path.read_text(errors="replace"):
+            return Worker(process, log_path, env)
+        time.sleep(0.2)
+    stop_worker(Worker(process, log_path, env))
+    raise RuntimeError(f"the Celery worker did not become ready in 60 s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop_worker(worker: Worker, sig: int = signal.SIGTERM) -> None:
+    if worker.process.poll() is not None:
+        return
+    try:
+        os.killpg(worker.process.pid, sig)
+        worker.process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> dict:
+    """Environment for a worker process that shares the test database and the stack."""
+    from django.conf import settings
+    from django.db import connection
+
+    from orchestrator.celery import app
+
+    # This process sends tasks too: point it at the stack's Redis.
+    app.conf.broker_url = stack.redis_url
+    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    app.close()  # drop any connection pool made for the default broker
+    settings.DOCKER_HOST = stack.docker_host
+    data_dir = tmp_path_factory.mktemp("worker-data")
+    return {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_PATH": str(connection.settings_dict["NAME"]),
+        "CELERY_BROKER_URL": stack.redis_url,
+        "DOCKER_HOST": stack.docker_host,
+        "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "PULL_SWEEP_SECONDS": "2",
+        "PULL_STALE_AFTER_SECONDS": "15",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def worker(worker_env, tmp_path_factory):
+    """A real `celery -A orchestrator worker -B` process on the stack's Redis."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    handle = start_worker(worker_env, log_path)
+    yield handle
+    stop_worker(handle)
