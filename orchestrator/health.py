@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from .pulling import open_client
+from registries.daemon import open_client
 
 
 def _timed(check) -> dict:

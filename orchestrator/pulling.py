@@ -11,7 +11,6 @@ connection makes the daemon abandon the pull (its request context ends).
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 
 import docker
 import docker.auth
-import docker.utils
 
-from .errors import PullError, classify, classify_exception, scrub
+from registries.errors import PullError, classify, classify_exception, scrub
+
 from .progress import ProgressFolder, Snapshot
 
 log = logging.getLogger(__name__)
@@ -30,16 +29,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10
 # How often the watchdog looks at the deadline and the cancel flag.
 WATCHDOG_PERIOD = 0.5
-
-
-def open_client(docker_host: str, timeout: float = 60) -> docker.APIClient:
-    """A low-level client for DOCKER_HOST, honouring DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as the CLI does."""
-    environment = {**os.environ, "DOCKER_HOST": docker_host}
-    kwargs = docker.utils.kwargs_from_env(environment=environment)
-    try:
-        return docker.APIClient(timeout=timeout, version="auto", **kwargs)
-    except Exception as exc:  # the SDK asks the daemon its API version right away
-        raise classify_exception(exc, "", docker_host) from None
 
 
 @dataclass

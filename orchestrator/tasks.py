@@ -18,12 +18,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from registries.credentials import auth_config
+from registries.daemon import open_client
+from registries.errors import PullError
 
 from . import jobs
-from .errors import PullError
 from .models import PullJob
 from .progress import Snapshot
-from .pulling import open_client, pull_once
+from .pulling import pull_once
 
 log = logging.getLogger(__name__)
 

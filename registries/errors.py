@@ -45,7 +45,7 @@ class PullError(Exception):
         return self.code in RETRYABLE
 
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.I)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
 
 
 def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
