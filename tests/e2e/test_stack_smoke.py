@@ -1,0 +1,272 @@
+"""Smoke test of the real test stack (tests/stack): no mocks, real daemon/registry/Redis.
+
+Run with ``.venv/bin/python -m pytest -p no:django tests/e2e/test_stack_smoke.py``
+as root after ``bash tests/stack/install.sh``. The ECR part (moto + TLS registry
+on 127.0.0.1:443, /etc/hosts, certs.d) runs when root (it fails clearly if port
+443 is taken); ``TESTS_STACK_ECR=0`` leaves it out, ``TESTS_STACK_ECR=1`` forces it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the repo root
+    sys.path.insert(0, str(ROOT))
+
+import docker  # noqa: E402
+import redis  # noqa: E402
+import requests  # noqa: E402
+
+from tests.stack import (  # noqa: E402
+    StackInfo,
+    push_random_image,
+    start_dockerd,
+    start_redis,
+    start_registry,
+    start_stack,
+    stop_dockerd,
+    stop_redis,
+    stop_registry,
+    stop_stack,
+)
+from tests.stack.procs import port_in_use, stack_processes  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def _want_ecr() -> bool:
+    forced = os.environ.get("TESTS_STACK_ECR")
+    if forced is not None:
+        return forced == "1"
+    return os.geteuid() == 0
+
+
+WITH_ECR = _want_ecr()
+needs_ecr = pytest.mark.skipif(not WITH_ECR, reason="the ECR part needs root (/etc/hosts, port 443)")
+AUTH_WORDS = ("unauthorized", "authentication required", "no basic auth credentials")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """One stack for the module (with ECR when possible), stopped at the end."""
+    state = tmp_path_factory.mktemp("stack")
+    started = time.monotonic()
+    info = start_stack(state, with_ecr=WITH_ECR)
+    elapsed = time.monotonic() - started
+    print(f"\nstart_stack(with_ecr={WITH_ECR}) took {elapsed:.1f}s")  # noqa: T201
+    try:
+        yield info
+    finally:
+        stop_stack(state)
+
+
+@pytest.fixture(scope="module")
+def api(stack: StackInfo) -> Iterator[docker.APIClient]:
+    """Low-level SDK client on the sandboxed daemon."""
+    client = docker.APIClient(base_url=stack.docker_host, timeout=120)
+    yield client
+    client.close()
+
+
+def pull(api: docker.APIClient, ref: str, auth_config: dict[str, str] | None) -> list[dict[str, Any]]:
+    """Pull as the worker does; raise RuntimeError on an errorDetail chunk."""
+    chunks = []
+    for chunk in api.pull(ref, stream=True, decode=True, auth_config=auth_config):
+        chunks.append(chunk)
+        if "errorDetail" in chunk:
+            raise RuntimeError(chunk["errorDetail"].get("message", str(chunk)))
+    return chunks
+
+
+def pull_error(api: docker.APIClient, ref: str, auth_config: dict[str, str] | None) -> str:
+    """The error text of a pull expected to fail (exception before, or errorDetail in, the stream)."""
+    try:
+        pull(api, ref, auth_config)
+    except (docker.errors.APIError, RuntimeError) as exc:
+        return str(exc).lower()
+    raise AssertionError(f"pull of {ref} unexpectedly succeeded")
+
+
+def has_image(api: docker.APIClient, ref: str) -> bool:
+    try:
+        api.inspect_image(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def test_startup_time(stack: StackInfo, record_property: Any) -> None:
+    assert stack.startup_seconds is not None
+    record_property("start_stack_seconds", stack.startup_seconds)
+    assert stack.startup_seconds < 60, f"stack took {stack.startup_seconds}s (target < 60s)"
+    assert StackInfo.load(stack.state_dir) == stack
+
+
+def test_daemon_starts_without_the_test_images(api: docker.APIClient) -> None:
+    assert api.images(all=True) == []
+
+
+def test_authenticated_pull_of_busybox(stack: StackInfo, api: docker.APIClient) -> None:
+    ref = stack.images["busybox"]
+    chunks = pull(api, ref, stack.auth_config())
+    assert "Downloaded newer image" in chunks[-1].get("status", "")
+    assert has_image(api, ref)
+    client = docker.DockerClient(base_url=stack.docker_host)
+    try:
+        out = client.containers.run(ref, ["echo", "hello"], remove=True, network_mode="none")
+    finally:
+        client.close()
+    assert out == b"hello\n"
+
+
+def test_wrong_or_missing_password_is_refused(stack: StackInfo, api: docker.APIClient) -> None:
+    ref = stack.images["layers"]
+    wrong = {**stack.auth_config(), "password": "not-the-password"}
+    message = pull_error(api, ref, wrong)
+    assert any(word in message for word in AUTH_WORDS), message
+    message = pull_error(api, ref, None)
+    assert any(word in message for word in AUTH_WORDS), message
+    assert not has_image(api, ref)
+
+
+def test_layers_image_has_several_big_layers(stack: StackInfo, api: docker.APIClient) -> None:
+    ref = stack.images["layers"]
+    chunks = pull(api, ref, stack.auth_config())
+    layers = api.inspect_image(ref)["RootFS"]["Layers"]
+    assert len(layers) >= 3
+    totals = {
+        c["id"]: c["progressDetail"]["total"]
+        for c in chunks
+        if c.get("status") == "Downloading" and c.get("progressDetail", {}).get("total")
+    }
+    assert sum(1 for total in totals.values() if total >= 8_000_000) >= 3, totals
+
+
+def test_platforms_without_pulling(stack: StackInfo) -> None:
+    client = docker.DockerClient(base_url=stack.docker_host)
+    try:
+        multi = client.images.get_registry_data(stack.images["multiarch"], auth_config=stack.auth_config())
+        arm = client.images.get_registry_data(stack.images["arm64_only"], auth_config=stack.auth_config())
+    finally:
+        client.close()
+    platforms = {(p["os"], p["architecture"]) for p in multi.attrs["Platforms"]}
+    assert platforms == {("linux", "amd64"), ("linux", "arm64")}
+    assert [(p["os"], p["architecture"]) for p in arm.attrs["Platforms"]] == [("linux", "arm64")]
+
+
+def test_push_random_image(stack: StackInfo, api: docker.APIClient) -> None:
+    ref = push_random_image(stack, "bench/random", "t1", layers=2, layer_mb=2)
+    assert ref == f"{stack.registry}/bench/random:t1"
+    pull(api, ref, stack.auth_config())
+    assert len(api.inspect_image(ref)["RootFS"]["Layers"]) == 3  # busybox + 2 random
+
+
+def test_registry_stop_and_start(stack: StackInfo, api: docker.APIClient) -> None:
+    ref = stack.images["multiarch"]
+    stop_registry(stack)
+    message = pull_error(api, ref, stack.auth_config())
+    assert "connection refused" in message or "connect" in message, message
+    start_registry(stack)
+    pull(api, ref, stack.auth_config())  # same port, password and stored images
+    assert has_image(api, ref)
+
+
+def test_redis_stop_and_start(stack: StackInfo) -> None:
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        assert client.set("tests.stack", "1")
+        stop_redis(stack)
+        with pytest.raises(redis.ConnectionError):
+            client.ping()
+        start_redis(stack)
+        assert client.ping()
+        assert client.get("tests.stack") is None  # no persistence
+    finally:
+        client.close()
+
+
+def test_dockerd_stop_and_start(stack: StackInfo, api: docker.APIClient) -> None:
+    container = api.create_container(
+        stack.images["busybox"], ["sleep", "300"], host_config=api.create_host_config(network_mode="none")
+    )
+    api.start(container["Id"])
+    stop_dockerd(stack)
+    with pytest.raises((docker.errors.DockerException, requests.ConnectionError)):
+        docker.APIClient(base_url=stack.docker_host, timeout=2).ping()
+    start_dockerd(stack)
+    assert api.ping()
+    assert has_image(api, stack.images["busybox"])  # data kept
+    state = api.inspect_container(container["Id"])["State"]
+    assert not state["Running"]
+    api.remove_container(container["Id"], force=True)
+
+
+@needs_ecr
+def test_ecr_token_from_moto_pulls_through_tls(
+    stack: StackInfo, api: docker.APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    assert stack.moto_url and stack.ecr_registry and stack.ecr_ca_file
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", stack.moto_url)
+    for key, value in stack.env().items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    data = boto3.client("ecr").get_authorization_token()["authorizationData"][0]
+    username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    assert data["proxyEndpoint"] == f"https://{stack.ecr_registry}"
+    assert (username, password) == ("AWS", stack.ecr_password)
+    # the name resolves through /etc/hosts and the certificate verifies with the stack's CA
+    answer = requests.get(f"https://{stack.ecr_registry}/v2/", verify=stack.ecr_ca_file, timeout=5)
+    assert answer.status_code == 401
+    ca = Path("/etc/docker/certs.d") / stack.ecr_registry / "ca.crt"
+    assert ca.read_bytes() == Path(stack.ecr_ca_file).read_bytes()
+
+    ref = stack.images["ecr"]
+    wrong = {"username": "AWS", "password": "expired", "serveraddress": stack.ecr_registry}
+    message = pull_error(api, ref, wrong)
+    assert any(word in message for word in AUTH_WORDS), message
+    auth = {"username": username, "password": password, "serveraddress": stack.ecr_registry}
+    pull(api, ref, auth)
+    assert has_image(api, ref)
+
+
+def test_base_stack_alone(tmp_path: Path) -> None:
+    """A second, base-only stack starts beside the first (free ports, own paths) and stops clean."""
+    started = time.monotonic()
+    info = start_stack(tmp_path / "base")
+    elapsed = time.monotonic() - started
+    print(f"\nstart_stack(with_ecr=False) took {elapsed:.1f}s")  # noqa: T201
+    try:
+        assert info.moto_url is None and "ecr" not in info.images
+        assert elapsed < 60, f"base stack took {elapsed:.1f}s (target < 60s)"
+        assert set(info.images) == {"busybox", "layers", "arm64_only", "multiarch"}
+    finally:
+        stop_stack(info.state_dir)
+    assert stack_processes(info.state_dir) == []
+
+
+def test_stop_stack_leaves_nothing_behind(stack: StackInfo) -> None:
+    """Last: stop the module's stack by hand, twice, and check every trace is gone."""
+    stop_stack(stack.state_dir)
+    stop_stack(stack.state_dir)
+    assert stack_processes(stack.state_dir) == []
+    assert not Path(stack.docker_host.removeprefix("unix://")).exists()
+    for url in (stack.registry,):
+        assert not port_in_use(int(url.rsplit(":", 1)[1]))
+    assert not port_in_use(int(stack.redis_url.rsplit(":", 1)[1].split("/")[0]))
+    hosts = Path("/etc/hosts").read_text()
+    assert str(stack.state_dir) not in hosts
+    if stack.ecr_registry:
+        assert stack.ecr_registry not in hosts
+        assert not (Path("/etc/docker/certs.d") / stack.ecr_registry).exists()
+        assert not port_in_use(443)
