@@ -6,6 +6,12 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Div, Fieldset, Layout, Submit
 from django import forms
 
+from django.conf import settings
+from django.urls import reverse
+
+from registries.check import CheckResult, check_image, unsupported_message
+from registries.credentials import auth_config
+from registries.reference import ReferenceError, parse_normalized
 from registries.validation import validate_registry_fields
 
 from .models import ContainerInstance
@@ -14,6 +20,7 @@ PASSWORD_HELP_NEW = (
     "The registry password or access token: a Docker Hub personal access token, the output of "
     "`aws ecr get-login-password` for ECR, a GitHub token for ghcr.io. Stored encrypted; never shown again."
 )
+REGISTRY_FIELDS = ("image_name", "image_tag", "registry_url", "registry_username", "registry_password")
 PASSWORD_HELP_KEEP = "A password is stored. Leave blank to keep it, type a new one to replace it."
 
 
@@ -25,6 +32,11 @@ class ContainerInstanceForm(forms.ModelForm):
         max_length=8192,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=PASSWORD_HELP_NEW,
+    )
+    pull_anyway = forms.BooleanField(
+        label="Pull anyway",
+        required=False,
+        help_text="Pull an image built for another platform than the gateway's (only if the gateway emulates it).",
     )
     clear_password = forms.BooleanField(
         label="Remove the stored password",
@@ -58,6 +70,7 @@ class ContainerInstanceForm(forms.ModelForm):
         self.registry_kind = None
         self.warnings: list[str] = []
         self.password_expiry = None
+        self.check_result: CheckResult | None = None
         if self.password_stored:
             self.fields["registry_password"].help_text = PASSWORD_HELP_KEEP
         else:
@@ -65,17 +78,25 @@ class ContainerInstanceForm(forms.ModelForm):
         self.fields["image_tag"].required = False
         self.helper = FormHelper()
         self.helper.form_id = "instance-form"
+        self.helper.attrs = {"data-check-url": reverse("registry-check"), "data-instance": self.instance.pk or ""}
         self.helper.layout = Layout(
             Fieldset("Container", "name", "enabled"),
             Fieldset(
                 "Image and registry",
                 "image_name",
                 "image_tag",
+                "pull_anyway",
                 "registry_url",
                 "registry_username",
                 "registry_password",
                 *(["clear_password"] if self.password_stored else []),
                 HTML('<div id="registry-kind-help" class="form-text mb-3" aria-live="polite"></div>'),
+                HTML(
+                    '<div class="mb-3"><button type="button" class="btn btn-outline-secondary btn-sm" id="check-access">'
+                    "Check access</button> <span class=\"form-text\">Asks the registry, through the gateway's Docker "
+                    "daemon, for the image's digest and platforms; nothing is downloaded.</span>"
+                    '<div id="check-result" class="mt-2" aria-live="polite"></div></div>'
+                ),
             ),
             Fieldset("Download", "download_retries", "download_retry_interval", "download_timeout"),
             Div(Submit("save", "Save"), css_class="mt-3"),
@@ -108,10 +129,50 @@ class ContainerInstanceForm(forms.ModelForm):
                     cleaned[field] = result.cleaned[field]
         if not cleaned.get("image_tag"):
             cleaned["image_tag"] = "latest"
+        if settings.CHECK_IMAGE_ON_SAVE and not any(field in self.errors for field in REGISTRY_FIELDS):
+            self._check_image(cleaned, new_password, keep_stored, clearing)
         return cleaned
+
+    def check_only(self) -> CheckResult | None:
+        """For the "Check access" button: the check's result, or None if the registry fields are invalid."""
+        self.is_valid()
+        return self.check_result
+
+    def stored_password(self) -> str:
+        if not self.instance.pk:
+            return ""
+        return ContainerInstance.objects.get(pk=self.instance.pk).registry_password or ""
+
+    def _check_image(self, cleaned: dict, new_password: str, keep_stored: bool, clearing: bool) -> None:
+        """Ask the registry, through the daemon, whether this image can be pulled; before anything is saved."""
+        try:
+            reference = str(parse_normalized(f"{cleaned['image_name']}:{cleaned['image_tag']}"))
+        except ReferenceError:
+            return
+        password = self.stored_password() if keep_stored else ("" if clearing else new_password)
+        credentials = auth_config(cleaned.get("registry_url", ""), cleaned.get("registry_username", ""), password)
+        result = self.check_result = check_image(settings.DOCKER_HOST, reference, credentials)
+        if result.error:
+            code, message = result.error["code"], result.error["message"]
+            if code in ("auth_failed", "token_expired"):
+                self.add_error("registry_password", message)
+            elif code == "not_found":
+                self.add_error("image_tag" if "tag" in message else "image_name", message)
+            else:
+                # The registry or daemon may be back by the time the pull runs; say so, don't block.
+                self.warnings.append(f"The image could not be checked before saving ({code}): {message}")
+            return
+        cleaned["pull_platform"] = ""
+        if result.supported is False:
+            if cleaned.get("pull_anyway"):
+                cleaned["pull_platform"] = result.platforms[0]
+                self.warnings.append(f"Pulling {result.platforms[0]} on a {result.gateway_platform} gateway, as asked.")
+            else:
+                self.add_error("image_tag", unsupported_message(result))
 
     def save(self, commit: bool = True) -> ContainerInstance:
         instance = super().save(commit=False)
+        instance.pull_platform = self.cleaned_data.get("pull_platform", instance.pull_platform or "")
         new_password = self.cleaned_data.get("registry_password") or ""
         if self.cleaned_data.get("clear_password"):
             instance.registry_password = ""
@@ -121,9 +182,7 @@ class ContainerInstanceForm(forms.ModelForm):
             instance.registry_password_expires_at = self.password_expiry
         else:
             # Blank means keep: reload the stored secret, which the form never saw.
-            instance.registry_password = (
-                ContainerInstance.objects.get(pk=instance.pk).registry_password if instance.pk else ""
-            )
+            instance.registry_password = self.stored_password()
         if commit:
             instance.save()
         return instance

@@ -62,6 +62,12 @@ class ContainerInstance(models.Model):
     registry_password_expires_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When a pasted ECR password stops working."
     )
+    pull_platform = models.CharField(
+        "platform to pull",
+        max_length=64,
+        blank=True,
+        help_text="Blank: the gateway's own platform. Set when \u201cPull anyway\u201d chose another one (emulation).",
+    )
     download_retries = models.PositiveIntegerField(
         "image download retries",
         default=5,

@@ -61,17 +61,21 @@ def pull_once(
     should_cancel: Callable[[], bool],
     docker_host: str,
     secrets: tuple[str, ...] = (),
+    platform: str | None = None,
 ) -> PullOutcome:
     """Pull ``reference`` once. Raises PullError (code timeout/cancelled/...) on failure."""
     repository, tag = split_reference(reference)
     headers = {}
     if auth_config:
         headers["X-Registry-Auth"] = docker.auth.encode_header(auth_config)
+    params = {"fromImage": repository, "tag": tag}
+    if platform:
+        params["platform"] = platform
     remaining = max(1.0, deadline - time.monotonic())
     try:
         response = client._post(
             client._url("/images/create"),
-            params={"fromImage": repository, "tag": tag},
+            params=params,
             headers=headers,
             stream=True,
             timeout=(CONNECT_TIMEOUT, remaining),
@@ -122,8 +126,10 @@ def pull_once(
         raise _stopped(why[0], reference)
     folder.finish()
     snapshot = folder.snapshot()
-    platform, repo_digest = _inspect(client, reference)
-    return PullOutcome(snapshot=snapshot, digest=folder.digest or repo_digest, platform=platform, up_to_date=folder.up_to_date)
+    pulled_platform, repo_digest = _inspect(client, reference)
+    return PullOutcome(
+        snapshot=snapshot, digest=folder.digest or repo_digest, platform=pulled_platform, up_to_date=folder.up_to_date
+    )
 
 
 def _stopped(reason: str, reference: str) -> PullError:

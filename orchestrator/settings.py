@@ -275,6 +275,8 @@ CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
 # The Docker host is a setting of the process that runs the worker, so one worker
 # per gateway can each point at their own daemon later.
 DOCKER_HOST = env("DOCKER_HOST", "unix:///var/run/docker.sock")
+# Saving the form asks the registry (through the daemon) for the image first.
+CHECK_IMAGE_ON_SAVE = env_bool("CHECK_IMAGE_ON_SAVE", True)
 # Minimum seconds between two progress writes to a job row.
 PULL_PROGRESS_WRITE_INTERVAL = float(env("PULL_PROGRESS_WRITE_INTERVAL", "0.25") or 0.25)
 # A running job whose row has not been touched for this long has lost its worker.

@@ -125,6 +125,7 @@ def pull_image(job_id: int) -> str:
                     should_cancel=writer.cancel_requested,
                     docker_host=settings.DOCKER_HOST,
                     secrets=secrets,
+                    platform=instance.pull_platform or None,
                 )
             finally:
                 client.close()

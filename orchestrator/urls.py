@@ -16,6 +16,8 @@ urlpatterns = [
     path("pulls/<int:pk>/", views.pull_detail, name="pull-detail"),
     path("pulls/<int:pk>.json", views.pull_json, name="pull-json"),
     path("pulls/<int:pk>/cancel/", views.pull_cancel, name="pull-cancel"),
+    # The check needs stored passwords and operator rights, which only this app knows.
+    path("registries/check/", views.registry_check, name="registry-check"),
     path("registries/", include("registries.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

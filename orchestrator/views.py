@@ -151,6 +151,31 @@ def pull_cancel(request, pk: int):
     return redirect(job)
 
 
+@require_POST
+@never_cache
+def registry_check(request):
+    """POST the form's registry fields (and ``instance`` to use its stored password) -> access, digest, platforms."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": {"code": "unauthenticated", "message": "Log in first."}}, status=401)
+    if not (request.user.has_perm(ADD) or request.user.has_perm(CHANGE)):
+        return JsonResponse({"error": {"code": "forbidden", "message": "Only operators may check access."}}, status=403)
+    instance = None
+    instance_id = request.POST.get("instance", "")
+    if instance_id:
+        if not instance_id.isdigit():
+            return JsonResponse({"error": {"code": "invalid", "message": "instance must be an id."}}, status=400)
+        instance = ContainerInstance.objects.filter(pk=int(instance_id)).first()
+        if instance is None:
+            return JsonResponse({"error": {"code": "not_found", "message": f"There is no instance {instance_id}."}}, status=404)
+    form = ContainerInstanceForm(request.POST, instance=instance or ContainerInstance())
+    result = form.check_only()
+    if result is None:
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items() if field != "name"}
+        message = " ".join(" ".join(messages_) for messages_ in errors.values()) or "The form has errors."
+        return JsonResponse({"error": {"code": "invalid_reference", "message": message}, "fields": errors}, status=400)
+    return JsonResponse(result.as_json())
+
+
 @require_GET
 @never_cache
 def healthz(request):

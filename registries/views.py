@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .decode import decode_uri
-from .kinds import detect_kind
+from .kinds import get_kind
 from .reference import ReferenceError
 
 MAX_URI_LENGTH = 2048
@@ -33,16 +33,13 @@ def decode(request):
         decoded = decode_uri(uri)
     except ReferenceError as exc:
         return JsonResponse({"error": {"code": "invalid_reference", "message": str(exc), "part": exc.part}}, status=400)
-    kind = detect_kind(decoded.registry_host) if hasattr(decoded, "registry_host") else None
+    kind = get_kind(decoded.kind)
     return JsonResponse(
         {
-            "image_name": decoded.image_name,
-            "image_tag": decoded.image_tag,
+            **decoded.as_form_fields(),
             "digest": decoded.digest,
-            "registry_url": decoded.registry_url,
-            "registry_username": decoded.username,
-            "kind": decoded.kind,
-            "kind_label": kind.label if kind else None,
-            "help": kind.help if kind else None,
+            "kind": kind.slug,
+            "kind_label": kind.label,
+            "help": kind.help,
         }
     )

@@ -56,6 +56,45 @@
     }
   }
 
+  // "Check access": ask the registry through the daemon, before saving.
+  function setupCheck() {
+    var button = document.getElementById("check-access");
+    var form = document.getElementById("instance-form");
+    if (!button || !form) { return; }
+    var out = document.getElementById("check-result");
+    function line(cls, text) {
+      var div = document.createElement("div");
+      div.className = cls;
+      div.textContent = text;
+      return div;
+    }
+    button.addEventListener("click", function () {
+      var data = new FormData(form);
+      if (form.dataset.instance) { data.set("instance", form.dataset.instance); }
+      button.disabled = true;
+      out.replaceChildren(line("text-body-secondary", "Checking\u2026"));
+      fetch(form.dataset.checkUrl, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: { "X-CSRFToken": data.get("csrfmiddlewaretoken") || "", "Accept": "application/json" }
+      })
+        .then(function (response) { return response.json(); })
+        .then(function (body) {
+          out.replaceChildren();
+          if (body.error) {
+            out.appendChild(line("alert alert-danger py-2 mb-0", body.error.code + ": " + body.error.message));
+            return;
+          }
+          var ok = body.supported !== false;
+          out.appendChild(line("alert py-2 mb-0 " + (ok ? "alert-success" : "alert-warning"),
+            (ok ? "\u2714 Access works. " : "\u26a0 Access works, but no variant for this gateway. ") +
+            "Digest " + body.digest + " (" + body.media_type + "). Platforms: " + body.platforms.join(", ") +
+            ". This gateway: " + body.gateway_platform + "."));
+        })
+        .catch(function () { out.replaceChildren(line("text-danger", "The check could not run; try again.")); })
+        .finally(function () { button.disabled = false; });
+    });
+  }
+
   // Footer: health of the Docker daemon, task queue and database.
   function setupHealth() {
     var box = document.getElementById("health");
@@ -80,5 +119,5 @@
     setInterval(refresh, 30000);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { setupPaste(); setupHealth(); });
+  document.addEventListener("DOMContentLoaded", function () { setupPaste(); setupCheck(); setupHealth(); });
 })();
