@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+import redis
+import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the repo root
-    sys.path.insert(0, str(ROOT))
-
-import docker  # noqa: E402
-import redis  # noqa: E402
-import requests  # noqa: E402
-
-from tests.stack import (  # noqa: E402
+from tests.stack import (
     StackInfo,
     push_random_image,
     start_dockerd,
@@ -38,7 +32,7 @@ from tests.stack import (  # noqa: E402
     stop_registry,
     stop_stack,
 )
-from tests.stack.procs import port_in_use, stack_processes  # noqa: E402
+from tests.stack.procs import port_in_use, stack_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -56,7 +50,7 @@ AUTH_WORDS = ("unauthorized", "authentication required", "no basic auth credenti
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+def smoke_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     """One stack for the module (with ECR when possible), stopped at the end."""
     state = tmp_path_factory.mktemp("stack")
     started = time.monotonic()
@@ -70,9 +64,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
 
 
 @pytest.fixture(scope="module")
-def api(stack: StackInfo) -> Iterator[docker.APIClient]:
+def api(smoke_stack: StackInfo) -> Iterator[docker.APIClient]:
     """Low-level SDK client on the sandboxed daemon."""
-    client = docker.APIClient(base_url=stack.docker_host, timeout=120)
+    client = docker.APIClient(base_url=smoke_stack.docker_host, timeout=120)
     yield client
     client.close()
 
@@ -104,23 +98,23 @@ def has_image(api: docker.APIClient, ref: str) -> bool:
     return True
 
 
-def test_startup_time(stack: StackInfo, record_property: Any) -> None:
-    assert stack.startup_seconds is not None
-    record_property("start_stack_seconds", stack.startup_seconds)
-    assert stack.startup_seconds < 60, f"stack took {stack.startup_seconds}s (target < 60s)"
-    assert StackInfo.load(stack.state_dir) == stack
+def test_startup_time(smoke_stack: StackInfo, record_property: Any) -> None:
+    assert smoke_stack.startup_seconds is not None
+    record_property("start_stack_seconds", smoke_stack.startup_seconds)
+    assert smoke_stack.startup_seconds < 60, f"stack took {smoke_stack.startup_seconds}s (target < 60s)"
+    assert StackInfo.load(smoke_stack.state_dir) == smoke_stack
 
 
 def test_daemon_starts_without_the_test_images(api: docker.APIClient) -> None:
     assert api.images(all=True) == []
 
 
-def test_authenticated_pull_of_busybox(stack: StackInfo, api: docker.APIClient) -> None:
-    ref = stack.images["busybox"]
-    chunks = pull(api, ref, stack.auth_config())
+def test_authenticated_pull_of_busybox(smoke_stack: StackInfo, api: docker.APIClient) -> None:
+    ref = smoke_stack.images["busybox"]
+    chunks = pull(api, ref, smoke_stack.auth_config())
     assert "Downloaded newer image" in chunks[-1].get("status", "")
     assert has_image(api, ref)
-    client = docker.DockerClient(base_url=stack.docker_host)
+    client = docker.DockerClient(base_url=smoke_stack.docker_host)
     try:
         out = client.containers.run(ref, ["echo", "hello"], remove=True, network_mode="none")
     finally:
@@ -128,9 +122,9 @@ def test_authenticated_pull_of_busybox(stack: StackInfo, api: docker.APIClient) 
     assert out == b"hello\n"
 
 
-def test_wrong_or_missing_password_is_refused(stack: StackInfo, api: docker.APIClient) -> None:
-    ref = stack.images["layers"]
-    wrong = {**stack.auth_config(), "password": "not-the-password"}
+def test_wrong_or_missing_password_is_refused(smoke_stack: StackInfo, api: docker.APIClient) -> None:
+    ref = smoke_stack.images["layers"]
+    wrong = {**smoke_stack.auth_config(), "password": "not-the-password"}
     message = pull_error(api, ref, wrong)
     assert any(word in message for word in AUTH_WORDS), message
     message = pull_error(api, ref, None)
@@ -138,9 +132,9 @@ def test_wrong_or_missing_password_is_refused(stack: StackInfo, api: docker.APIC
     assert not has_image(api, ref)
 
 
-def test_layers_image_has_several_big_layers(stack: StackInfo, api: docker.APIClient) -> None:
-    ref = stack.images["layers"]
-    chunks = pull(api, ref, stack.auth_config())
+def test_layers_image_has_several_big_layers(smoke_stack: StackInfo, api: docker.APIClient) -> None:
+    ref = smoke_stack.images["layers"]
+    chunks = pull(api, ref, smoke_stack.auth_config())
     layers = api.inspect_image(ref)["RootFS"]["Layers"]
     assert len(layers) >= 3
     totals = {
@@ -151,11 +145,11 @@ def test_layers_image_has_several_big_layers(stack: StackInfo, api: docker.APICl
     assert sum(1 for total in totals.values() if total >= 8_000_000) >= 3, totals
 
 
-def test_platforms_without_pulling(stack: StackInfo) -> None:
-    client = docker.DockerClient(base_url=stack.docker_host)
+def test_platforms_without_pulling(smoke_stack: StackInfo) -> None:
+    client = docker.DockerClient(base_url=smoke_stack.docker_host)
     try:
-        multi = client.images.get_registry_data(stack.images["multiarch"], auth_config=stack.auth_config())
-        arm = client.images.get_registry_data(stack.images["arm64_only"], auth_config=stack.auth_config())
+        multi = client.images.get_registry_data(smoke_stack.images["multiarch"], auth_config=smoke_stack.auth_config())
+        arm = client.images.get_registry_data(smoke_stack.images["arm64_only"], auth_config=smoke_stack.auth_config())
     finally:
         client.close()
     platforms = {(p["os"], p["architecture"]) for p in multi.attrs["Platforms"]}
@@ -163,48 +157,48 @@ def test_platforms_without_pulling(stack: StackInfo) -> None:
     assert [(p["os"], p["architecture"]) for p in arm.attrs["Platforms"]] == [("linux", "arm64")]
 
 
-def test_push_random_image(stack: StackInfo, api: docker.APIClient) -> None:
-    ref = push_random_image(stack, "bench/random", "t1", layers=2, layer_mb=2)
-    assert ref == f"{stack.registry}/bench/random:t1"
-    pull(api, ref, stack.auth_config())
+def test_push_random_image(smoke_stack: StackInfo, api: docker.APIClient) -> None:
+    ref = push_random_image(smoke_stack, "bench/random", "t1", layers=2, layer_mb=2)
+    assert ref == f"{smoke_stack.registry}/bench/random:t1"
+    pull(api, ref, smoke_stack.auth_config())
     assert len(api.inspect_image(ref)["RootFS"]["Layers"]) == 3  # busybox + 2 random
 
 
-def test_registry_stop_and_start(stack: StackInfo, api: docker.APIClient) -> None:
-    ref = stack.images["multiarch"]
-    stop_registry(stack)
-    message = pull_error(api, ref, stack.auth_config())
+def test_registry_stop_and_start(smoke_stack: StackInfo, api: docker.APIClient) -> None:
+    ref = smoke_stack.images["multiarch"]
+    stop_registry(smoke_stack)
+    message = pull_error(api, ref, smoke_stack.auth_config())
     assert "connection refused" in message or "connect" in message, message
-    start_registry(stack)
-    pull(api, ref, stack.auth_config())  # same port, password and stored images
+    start_registry(smoke_stack)
+    pull(api, ref, smoke_stack.auth_config())  # same port, password and stored images
     assert has_image(api, ref)
 
 
-def test_redis_stop_and_start(stack: StackInfo) -> None:
-    client = redis.Redis.from_url(stack.redis_url, socket_timeout=2, socket_connect_timeout=2)
+def test_redis_stop_and_start(smoke_stack: StackInfo) -> None:
+    client = redis.Redis.from_url(smoke_stack.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
         assert client.set("tests.stack", "1")
-        stop_redis(stack)
+        stop_redis(smoke_stack)
         with pytest.raises(redis.ConnectionError):
             client.ping()
-        start_redis(stack)
+        start_redis(smoke_stack)
         assert client.ping()
         assert client.get("tests.stack") is None  # no persistence
     finally:
         client.close()
 
 
-def test_dockerd_stop_and_start(stack: StackInfo, api: docker.APIClient) -> None:
+def test_dockerd_stop_and_start(smoke_stack: StackInfo, api: docker.APIClient) -> None:
     container = api.create_container(
-        stack.images["busybox"], ["sleep", "300"], host_config=api.create_host_config(network_mode="none")
+        smoke_stack.images["busybox"], ["sleep", "300"], host_config=api.create_host_config(network_mode="none")
     )
     api.start(container["Id"])
-    stop_dockerd(stack)
+    stop_dockerd(smoke_stack)
     with pytest.raises((docker.errors.DockerException, requests.ConnectionError)):
-        docker.APIClient(base_url=stack.docker_host, timeout=2).ping()
-    start_dockerd(stack)
+        docker.APIClient(base_url=smoke_stack.docker_host, timeout=2).ping()
+    start_dockerd(smoke_stack)
     assert api.ping()
-    assert has_image(api, stack.images["busybox"])  # data kept
+    assert has_image(api, smoke_stack.images["busybox"])  # data kept
     state = api.inspect_container(container["Id"])["State"]
     assert not state["Running"]
     api.remove_container(container["Id"], force=True)
@@ -212,30 +206,30 @@ def test_dockerd_stop_and_start(stack: StackInfo, api: docker.APIClient) -> None
 
 @needs_ecr
 def test_ecr_token_from_moto_pulls_through_tls(
-    stack: StackInfo, api: docker.APIClient, monkeypatch: pytest.MonkeyPatch
+    smoke_stack: StackInfo, api: docker.APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import boto3
 
-    assert stack.moto_url and stack.ecr_registry and stack.ecr_ca_file
-    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", stack.moto_url)
-    for key, value in stack.env().items():
+    assert smoke_stack.moto_url and smoke_stack.ecr_registry and smoke_stack.ecr_ca_file
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", smoke_stack.moto_url)
+    for key, value in smoke_stack.env().items():
         if key.startswith("AWS_"):
             monkeypatch.setenv(key, value)
     data = boto3.client("ecr").get_authorization_token()["authorizationData"][0]
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    assert data["proxyEndpoint"] == f"https://{stack.ecr_registry}"
-    assert (username, password) == ("AWS", stack.ecr_password)
+    assert data["proxyEndpoint"] == f"https://{smoke_stack.ecr_registry}"
+    assert (username, password) == ("AWS", smoke_stack.ecr_password)
     # the name resolves through /etc/hosts and the certificate verifies with the stack's CA
-    answer = requests.get(f"https://{stack.ecr_registry}/v2/", verify=stack.ecr_ca_file, timeout=5)
+    answer = requests.get(f"https://{smoke_stack.ecr_registry}/v2/", verify=smoke_stack.ecr_ca_file, timeout=5)
     assert answer.status_code == 401
-    ca = Path("/etc/docker/certs.d") / stack.ecr_registry / "ca.crt"
-    assert ca.read_bytes() == Path(stack.ecr_ca_file).read_bytes()
+    ca = Path("/etc/docker/certs.d") / smoke_stack.ecr_registry / "ca.crt"
+    assert ca.read_bytes() == Path(smoke_stack.ecr_ca_file).read_bytes()
 
-    ref = stack.images["ecr"]
-    wrong = {"username": "AWS", "password": "expired", "serveraddress": stack.ecr_registry}
+    ref = smoke_stack.images["ecr"]
+    wrong = {"username": "AWS", "password": "expired", "serveraddress": smoke_stack.ecr_registry}
     message = pull_error(api, ref, wrong)
     assert any(word in message for word in AUTH_WORDS), message
-    auth = {"username": username, "password": password, "serveraddress": stack.ecr_registry}
+    auth = {"username": username, "password": password, "serveraddress": smoke_stack.ecr_registry}
     pull(api, ref, auth)
     assert has_image(api, ref)
 
@@ -255,18 +249,18 @@ def test_base_stack_alone(tmp_path: Path) -> None:
     assert stack_processes(info.state_dir) == []
 
 
-def test_stop_stack_leaves_nothing_behind(stack: StackInfo) -> None:
+def test_stop_stack_leaves_nothing_behind(smoke_stack: StackInfo) -> None:
     """Last: stop the module's stack by hand, twice, and check every trace is gone."""
-    stop_stack(stack.state_dir)
-    stop_stack(stack.state_dir)
-    assert stack_processes(stack.state_dir) == []
-    assert not Path(stack.docker_host.removeprefix("unix://")).exists()
-    for url in (stack.registry,):
+    stop_stack(smoke_stack.state_dir)
+    stop_stack(smoke_stack.state_dir)
+    assert stack_processes(smoke_stack.state_dir) == []
+    assert not Path(smoke_stack.docker_host.removeprefix("unix://")).exists()
+    for url in (smoke_stack.registry,):
         assert not port_in_use(int(url.rsplit(":", 1)[1]))
-    assert not port_in_use(int(stack.redis_url.rsplit(":", 1)[1].split("/")[0]))
+    assert not port_in_use(int(smoke_stack.redis_url.rsplit(":", 1)[1].split("/")[0]))
     hosts = Path("/etc/hosts").read_text()
-    assert str(stack.state_dir) not in hosts
-    if stack.ecr_registry:
-        assert stack.ecr_registry not in hosts
-        assert not (Path("/etc/docker/certs.d") / stack.ecr_registry).exists()
+    assert str(smoke_stack.state_dir) not in hosts
+    if smoke_stack.ecr_registry:
+        assert smoke_stack.ecr_registry not in hosts
+        assert not (Path("/etc/docker/certs.d") / smoke_stack.ecr_registry).exists()
         assert not port_in_use(443)

@@ -18,8 +18,10 @@ declare -A CHECK=(
   [busybox-static]=""
   [openssl]=openssl
   [chromium]=chromium
+  [docker-compose]=docker-compose
 )
-ORDER=(docker.io docker-registry redis-server apache2-utils busybox-static openssl chromium)
+# docker-compose: tests/e2e/test_compose.py validates docker-compose.yml with it.
+ORDER=(docker.io docker-registry redis-server apache2-utils busybox-static openssl chromium docker-compose)
 
 is_installed() {
   local pkg=$1 cmd=${CHECK[$1]}
