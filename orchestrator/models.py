@@ -59,6 +59,29 @@ class ContainerInstance(models.Model):
         default="",
         help_text="Stored encrypted and never shown again.",
     )
+    class AwsAuth(models.TextChoices):
+        PASTED = "", "Paste a password (aws ecr get-login-password)"
+        KEYS = "keys", "Generate it with an AWS access key"
+        CHAIN = "chain", "Generate it with the gateway's AWS credentials (role, environment, ~/.aws)"
+
+    aws_auth = models.CharField(
+        "ECR password source",
+        max_length=8,
+        choices=AwsAuth.choices,
+        blank=True,
+        default="",
+        help_text="Only for AWS ECR. A pasted password expires after 12 hours; generated ones are renewed "
+        "automatically before every pull.",
+    )
+    aws_access_key_id = models.CharField(
+        "AWS access key ID",
+        max_length=128,
+        blank=True,
+        help_text="An IAM user's key with the ecr:GetAuthorizationToken permission (and pull rights on the repository).",
+    )
+    aws_secret_access_key = EncryptedTextField(
+        "AWS secret access key", blank=True, default="", help_text="Stored encrypted and never shown again."
+    )
     registry_password_expires_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When a pasted ECR password stops working."
     )
@@ -201,3 +224,23 @@ class PullJob(models.Model):
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
         }
+
+
+class EcrTokenCache(models.Model):
+    """ECR passwords made with boto3, kept (encrypted) until half their life, shared by all worker processes.
+
+    The key is a hash of account, region and the credentials used, so a new key
+    or secret never reuses a token made with the old one.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    password = EncryptedTextField()
+    fetched_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    refresh_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"ECR token {self.key[:12]} (refresh at {self.refresh_at:%Y-%m-%d %H:%M} UTC)"
+
+    def __repr__(self) -> str:
+        return f"<EcrTokenCache {self.key[:12]}>"
