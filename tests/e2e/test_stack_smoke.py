@@ -190,7 +190,10 @@ def test_redis_stop_and_start(smoke_stack: StackInfo) -> None:
 
 def test_dockerd_stop_and_start(smoke_stack: StackInfo, api: docker.APIClient) -> None:
     container = api.create_container(
-        smoke_stack.images["busybox"], ["sleep", "300"], host_config=api.create_host_config(network_mode="none")
+        smoke_stack.images["busybox"],
+        ["sleep", "300"],
+        stop_timeout=1,  # busybox sleep ignores SIGTERM: do not wait the default 10 s
+        host_config=api.create_host_config(network_mode="none"),
     )
     api.start(container["Id"])
     stop_dockerd(smoke_stack)

@@ -26,6 +26,7 @@ from .procs import (
     stack_processes,
     tail,
     terminate,
+    terminate_tree,
     wait_for,
 )
 from .procs import spawn as spawn_process
@@ -81,8 +82,6 @@ def _spec(state_dir: Path) -> ServiceSpec:
             "-H",
             f"unix://{rdir / 'docker.sock'}",
             f"--pidfile={state_dir / 'docker.pid'}",
-            # containers whose PID 1 ignores SIGTERM (busybox sh) must not hold up a stop
-            "--shutdown-timeout=2",
         ],
         log=str(log_path(state_dir)),
         pid_file=str(state_dir / "pids" / f"{NAME}.pid"),
@@ -143,20 +142,28 @@ def _containerd_pid(state_dir: Path) -> int | None:
 
 
 def _unmount_under(*roots: Path) -> None:
-    """Lazily unmount anything left mounted below ``roots`` (deepest first)."""
+    """Lazily unmount ``roots`` and anything mounted below them (deepest first)."""
+    exact = {str(root) for root in roots}
     prefixes = tuple(f"{root}/" for root in roots)
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
         return
-    targets = [line.split()[4] for line in lines if len(line.split()) > 4]
-    for target in sorted((t for t in targets if t.startswith(prefixes)), key=len, reverse=True):
+    targets = {line.split()[4] for line in lines if len(line.split()) > 4}
+    # dockerd bind-mounts its data-root onto itself; a killed daemon leaves that behind
+    mine = [t for t in targets if t in exact or t.startswith(prefixes)]
+    for target in sorted(mine, key=len, reverse=True):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(["umount", "-l", target], capture_output=True, timeout=10, check=False)
 
 
 def stop(state_dir: Path, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-    """Stop the daemon, its containerd and any container shims; wait until the socket is dead."""
+    """Stop the daemon, its containerd and any container shims; wait until the socket is dead.
+
+    A graceful stop stops running containers first; one whose PID 1 ignores
+    SIGTERM (busybox ``sleep``) holds it up for its StopTimeout (10 s unless the
+    container was created with ``stop_timeout``). After ``timeout`` s, SIGKILL.
+    """
     host = docker_host(state_dir)
     pid_file = state_dir / "pids" / f"{NAME}.pid"
     pid = read_pid(pid_file, state_dir)
@@ -175,7 +182,11 @@ def stop(state_dir: Path, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         except OSError:
             continue
         if exec_root in cmdline or "containerd-shim" in cmdline or "docker-proxy" in cmdline:
-            terminate(other, timeout=5)
+            terminate_tree(other)  # a shim's children are the container's processes
     _unmount_under(run_dir(state_dir) / "exec", state_dir / "docker")
+    # A dead containerd can linger as a zombie until init reaps it; a new dockerd
+    # finding its pid file would try to reuse it and time out. Same for dockerd's own.
+    (run_dir(state_dir) / "exec" / "containerd" / "containerd.pid").unlink(missing_ok=True)
+    (state_dir / "docker.pid").unlink(missing_ok=True)
     wait_for(lambda: _down(host), what=f"dockerd at {host} to stop", log=log_path(state_dir), timeout=timeout)
     socket_path(state_dir).unlink(missing_ok=True)

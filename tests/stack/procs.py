@@ -275,6 +275,43 @@ def _reap(pid: int) -> None:
             child.wait(timeout=1)
 
 
+def descendants(pid: int) -> list[int]:
+    """Pids of all live descendants of ``pid`` (children first found, deepest last)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[-1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    queue = list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return [p for p in found if is_alive(p)]
+
+
+def terminate_tree(pid: int, *, timeout: float = 5.0) -> bool:
+    """Terminate ``pid`` and then SIGKILL whatever it had started (e.g. a shim's container).
+
+    The descendants are listed before ``pid`` goes, while they can still be
+    told apart from unrelated processes by their parent.
+    """
+    tree = descendants(pid)
+    gone = terminate(pid, timeout=timeout)
+    for child in reversed(tree):
+        _signal(child, signal.SIGKILL, False)
+    deadline = time.monotonic() + 5
+    while any(is_alive(child) for child in tree) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return gone and not any(is_alive(child) for child in tree)
+
+
 def stop_service(state_dir: Path, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Stop the process recorded for service ``name`` and remove its pid file."""
     pid_file = state_dir / "pids" / f"{name}.pid"

@@ -181,3 +181,11 @@ def stop(state_dir: Path, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> Non
         log=state_dir / f"{name}.log",
         timeout=timeout,
     )
+
+
+def running(state_dir: Path, name: str) -> bool:
+    """True if registry ``name``'s process is alive and answers as itself."""
+    if read_pid(state_dir / "pids" / f"{name}.pid", state_dir) is None:
+        return False
+    base_url, realm = _base_url(state_dir, name)
+    return probe(base_url, realm)

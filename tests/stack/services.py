@@ -34,7 +34,7 @@ from .procs import (
     spawn,
     stack_processes,
     stop_service,
-    terminate,
+    terminate_tree,
     wait_for,
 )
 
@@ -130,13 +130,20 @@ def _prepare(state_dir: Path) -> None:
         if not (state_dir / MARKER_FILE).exists():
             raise StackError(f"{state_dir} is not empty and is not a tests.stack dir; refusing to use it")
         stop_stack(state_dir)
-        for child in state_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        _empty(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / MARKER_FILE).write_text("state dir of tests/stack; `python -m tests.stack down`\n")
+
+
+def _empty(state_dir: Path) -> None:
+    """Delete everything in ``state_dir`` except the marker file."""
+    for child in state_dir.iterdir():
+        if child.name == MARKER_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def start_stack(state_dir: Path, *, with_ecr: bool = False) -> StackInfo:
@@ -223,7 +230,7 @@ def stop_stack(state_dir: Path, *, purge: bool = False) -> None:
     except StackError as exc:
         errors.append(str(exc))
     for pid in stack_processes(state_dir):
-        if not terminate(pid, timeout=5):
+        if not terminate_tree(pid):
             errors.append(f"process {pid} of the stack survived SIGKILL")
     try:
         ecr.undo_system(state_dir)
@@ -233,7 +240,12 @@ def stop_stack(state_dir: Path, *, purge: bool = False) -> None:
     if short != state_dir:
         shutil.rmtree(short, ignore_errors=True)
     if purge and (state_dir / MARKER_FILE).exists():
-        shutil.rmtree(state_dir, ignore_errors=True)
+        try:
+            _empty(state_dir)  # the marker goes last, so a failed purge can be retried
+            (state_dir / MARKER_FILE).unlink(missing_ok=True)
+            state_dir.rmdir()
+        except OSError as exc:
+            errors.append(f"could not remove {state_dir}: {exc}")
     if errors:
         raise StackError("stop_stack: " + "; ".join(errors))
 
@@ -329,12 +341,12 @@ def stack_status(state_dir: Path) -> dict[str, bool]:
     info = StackInfo.load(state_dir)
     status = {
         "dockerd": _answers(lambda: dockerd.ping(info.docker_host)),
-        "registry": read_pid(info.state_dir / "pids" / f"{REGISTRY}.pid", info.state_dir) is not None,
+        "registry": registry.running(info.state_dir, REGISTRY),
         "redis": redisd.server_pid(info.redis_url) is not None,
     }
     if info.with_ecr:
         status["moto"] = ecr.moto_running(info.state_dir)
-        status["ecr-registry"] = read_pid(info.state_dir / "pids" / f"{ecr.REGISTRY}.pid", info.state_dir) is not None
+        status["ecr-registry"] = registry.running(info.state_dir, ecr.REGISTRY)
     return status
 
 
