@@ -10,10 +10,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from registries.check import CheckResult, check_image, unsupported_message
-from registries.credentials import auth_config
+from registries.ecr import describe_expiry
+from registries.errors import PullError
 from registries.reference import ReferenceError, parse_normalized
 from registries.validation import validate_registry_fields
 
+from . import registry_auth
 from .models import ContainerInstance
 
 PASSWORD_HELP_NEW = (
@@ -38,6 +40,14 @@ class ContainerInstanceForm(forms.ModelForm):
         required=False,
         help_text="Pull an image built for another platform than the gateway's (only if the gateway emulates it).",
     )
+    aws_secret_access_key = forms.CharField(
+        label="AWS secret access key",
+        required=False,
+        strip=True,
+        max_length=256,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The secret that goes with the access key ID. Stored encrypted; never shown again.",
+    )
     clear_password = forms.BooleanField(
         label="Remove the stored password",
         required=False,
@@ -54,6 +64,8 @@ class ContainerInstanceForm(forms.ModelForm):
             "registry_url",
             "registry_username",
             "registry_password",
+            "aws_auth",
+            "aws_access_key_id",
             "download_retries",
             "download_retry_interval",
             "download_timeout",
@@ -67,6 +79,10 @@ class ContainerInstanceForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.password_stored = bool(self.instance.pk and self.instance.registry_password)
+        self.aws_secret_stored = bool(self.instance.pk and self.instance.aws_secret_access_key)
+        if self.aws_secret_stored:
+            self.fields["aws_secret_access_key"].help_text = "A secret is stored. Leave blank to keep it."
+        self.fields["aws_auth"].widget = forms.RadioSelect(choices=ContainerInstance.AwsAuth.choices)
         self.registry_kind = None
         self.warnings: list[str] = []
         self.password_expiry = None
@@ -90,6 +106,14 @@ class ContainerInstanceForm(forms.ModelForm):
                 "registry_username",
                 "registry_password",
                 *(["clear_password"] if self.password_stored else []),
+                Div(
+                    HTML('<p class="fw-semibold mb-1">AWS ECR only: where the password comes from</p>'),
+                    "aws_auth",
+                    "aws_access_key_id",
+                    "aws_secret_access_key",
+                    css_id="aws-fields",
+                    css_class="border rounded p-3 mb-3",
+                ),
                 HTML('<div id="registry-kind-help" class="form-text mb-3" aria-live="polite"></div>'),
                 HTML(
                     '<div class="mb-3"><button type="button" class="btn btn-outline-secondary btn-sm" id="check-access">'
@@ -106,14 +130,16 @@ class ContainerInstanceForm(forms.ModelForm):
         cleaned = super().clean()
         if any(name in self.errors for name in ("image_name", "registry_url", "registry_username")):
             return cleaned
-        clearing = cleaned.get("clear_password", False)
-        new_password = cleaned.get("registry_password") or ""
+        aws_auth = cleaned.get("aws_auth", "")
+        clearing = cleaned.get("clear_password", False) or bool(aws_auth)
+        new_password = "" if aws_auth else cleaned.get("registry_password") or ""
         keep_stored = self.password_stored and not new_password and not clearing
         result = validate_registry_fields(
             cleaned.get("image_name", ""),
             cleaned.get("image_tag") or "",
             cleaned.get("registry_url", ""),
-            cleaned.get("registry_username", ""),
+            # With a generated password, the user name is always AWS and there is nothing to paste.
+            "" if aws_auth else cleaned.get("registry_username", ""),
             new_password,
             password_is_stored=keep_stored,
         )
@@ -121,17 +147,39 @@ class ContainerInstanceForm(forms.ModelForm):
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
         self.registry_kind = result.kind
-        self.warnings = list(result.warnings)
+        self.warnings = [] if aws_auth else list(result.warnings)
         self.password_expiry = result.password_expiry
+        if self.password_expiry is not None:
+            self.warnings.append(f"The ECR password {describe_expiry(self.password_expiry)}.")
         if not result.errors:
-            for field in ("image_name", "image_tag", "registry_url"):
+            for field in ("image_name", "image_tag", "registry_url", "registry_username"):
                 if field in result.cleaned:
                     cleaned[field] = result.cleaned[field]
+        if aws_auth:
+            self._clean_aws(cleaned, aws_auth, result.kind)
         if not cleaned.get("image_tag"):
             cleaned["image_tag"] = "latest"
         if settings.CHECK_IMAGE_ON_SAVE and not any(field in self.errors for field in REGISTRY_FIELDS):
             self._check_image(cleaned, new_password, keep_stored, clearing)
         return cleaned
+
+    def _clean_aws(self, cleaned: dict, aws_auth: str, kind) -> None:
+        if kind is None or kind.slug not in ("ecr", "ecr-public"):
+            label = kind.label if kind else "this registry"
+            self.add_error("aws_auth", f"A generated password works only for AWS ECR; this image is on {label}.")
+            return
+        cleaned["registry_username"] = "AWS"
+        cleaned["registry_password"] = ""
+        if aws_auth == ContainerInstance.AwsAuth.KEYS:
+            if not cleaned.get("aws_access_key_id"):
+                self.add_error("aws_access_key_id", "Enter the access key ID (it starts with AKIA or ASIA).")
+            if not cleaned.get("aws_secret_access_key") and not self.aws_secret_stored:
+                self.add_error("aws_secret_access_key", "Enter the secret access key that goes with the key ID.")
+
+    def stored_secret(self) -> str:
+        if not self.instance.pk:
+            return ""
+        return ContainerInstance.objects.get(pk=self.instance.pk).aws_secret_access_key or ""
 
     def check_only(self) -> CheckResult | None:
         """For the "Check access" button: the check's result, or None if the registry fields are invalid."""
@@ -150,7 +198,21 @@ class ContainerInstanceForm(forms.ModelForm):
         except ReferenceError:
             return
         password = self.stored_password() if keep_stored else ("" if clearing else new_password)
-        credentials = auth_config(cleaned.get("registry_url", ""), cleaned.get("registry_username", ""), password)
+        aws_auth = cleaned.get("aws_auth", "")
+        try:
+            credentials, _ = registry_auth.resolve(
+                host=reference.split("/", 1)[0],
+                registry_url=cleaned.get("registry_url", ""),
+                username=cleaned.get("registry_username", ""),
+                password=password,
+                aws_auth=aws_auth,
+                access_key_id=cleaned.get("aws_access_key_id", ""),
+                secret_access_key=cleaned.get("aws_secret_access_key") or self.stored_secret(),
+            )
+        except PullError as error:
+            self.check_result = CheckResult(error={"code": error.code, "message": error.message})
+            self.add_error("aws_access_key_id" if aws_auth == "keys" else "aws_auth", error.message)
+            return
         result = self.check_result = check_image(settings.DOCKER_HOST, reference, credentials)
         if result.error:
             code, message = result.error["code"], result.error["message"]
@@ -174,7 +236,13 @@ class ContainerInstanceForm(forms.ModelForm):
         instance = super().save(commit=False)
         instance.pull_platform = self.cleaned_data.get("pull_platform", instance.pull_platform or "")
         new_password = self.cleaned_data.get("registry_password") or ""
-        if self.cleaned_data.get("clear_password"):
+        new_secret = self.cleaned_data.get("aws_secret_access_key") or ""
+        if instance.aws_auth != ContainerInstance.AwsAuth.KEYS:
+            instance.aws_access_key_id = ""
+            instance.aws_secret_access_key = ""
+        else:
+            instance.aws_secret_access_key = new_secret or self.stored_secret()
+        if self.cleaned_data.get("clear_password") or instance.aws_auth:
             instance.registry_password = ""
             instance.registry_password_expires_at = None
         elif new_password:

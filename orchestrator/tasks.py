@@ -17,11 +17,11 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from registries.credentials import auth_config
 from registries.daemon import open_client
 from registries.errors import PullError
+from registries.reference import ReferenceError, parse_normalized
 
-from . import jobs
+from . import jobs, registry_auth
 from .models import PullJob
 from .progress import Snapshot
 from .pulling import pull_once
@@ -101,9 +101,7 @@ def pull_image(job_id: int) -> str:
         return "skipped"
     job = PullJob.objects.select_related("instance").get(pk=job_id)
     instance = job.instance
-    password = instance.registry_password or ""
-    credentials = auth_config(instance.registry_url, instance.registry_username, password)
-    secrets = (str(password),) if password else ()
+    registry = _registry_host(job.reference)
     writer = JobWriter(job_id, settings.PULL_PROGRESS_WRITE_INTERVAL)
     retries = instance.download_retries
     interval = instance.download_retry_interval / 1000
@@ -114,6 +112,8 @@ def pull_image(job_id: int) -> str:
         PullJob.objects.filter(pk=job_id).update(attempt=attempt, message=f"Attempt {attempt}: contacting the registry")
         try:
             deadline = time.monotonic() + instance.download_timeout
+            # Per attempt: an ECR password from AWS may need renewing between two attempts.
+            credentials, secrets = registry_auth.for_instance(instance, registry)
             client = open_client(settings.DOCKER_HOST)
             try:
                 outcome = pull_once(
@@ -162,6 +162,13 @@ def pull_image(job_id: int) -> str:
         )
         log.info("pull job %s succeeded: %s", job_id, outcome.digest)
         return "succeeded"
+
+
+def _registry_host(reference: str) -> str:
+    try:
+        return parse_normalized(reference).domain
+    except ReferenceError:
+        return reference.split("/", 1)[0]
 
 
 def _wait_or_cancel(writer: JobWriter, seconds: float) -> bool:

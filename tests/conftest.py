@@ -92,7 +92,8 @@ def stack(tmp_path_factory):
         yield StackInfo.from_json((Path(state) / "stack.json").read_text())
         return
     state_dir = tmp_path_factory.mktemp("stack")
-    info = start_stack(state_dir)
+    # With the ECR part (moto + a TLS registry answering as an ECR host): it takes a few seconds more.
+    info = start_stack(state_dir, with_ecr=True)
     try:
         yield info
     finally:
@@ -156,7 +157,17 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
     app.close()  # drop any connection pool made for the default broker
     settings.DOCKER_HOST = stack.docker_host
     data_dir = tmp_path_factory.mktemp("worker-data")
+    # boto3 in this process (the form's check) and in the worker talks to moto, never to AWS.
+    aws = {
+        "AWS_ENDPOINT_URL_ECR": stack.moto_url or "",
+        "AWS_ENDPOINT_URL_ECR_PUBLIC": stack.moto_url or "",
+        "AWS_ACCESS_KEY_ID": "AKIACHAINCREDENTIALS",
+        "AWS_SECRET_ACCESS_KEY": "chain-secret-not-real",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    os.environ.update(aws)
     return {
+        **aws,
         **os.environ,
         "DATA_DIR": str(data_dir),
         "DATABASE_PATH": str(connection.settings_dict["NAME"]),

@@ -1,0 +1,98 @@
+"""The credentials a pull (or a check) uses: a stored password, or an ECR password from AWS.
+
+ECR passwords made with AWS credentials are cached in ``EcrTokenCache``,
+encrypted, shared by every worker process, and replaced at half their life.
+A pasted ECR password that has expired fails fast, before the daemon is asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from registries.aws import cache_key, fetch_ecr_password, refresh_time
+from registries.credentials import auth_config
+from registries.ecr import format_utc, login_command, parse_ecr_host
+from registries.errors import PullError
+
+from .models import ContainerInstance, EcrTokenCache
+
+log = logging.getLogger(__name__)
+
+
+def ecr_password(host: str, *, access_key_id: str = "", secret_access_key: str = "", use_chain: bool = False) -> str:
+    """A valid ECR password for ``host``: from the cache, or fresh from AWS."""
+    key = cache_key(host, access_key_id, secret_access_key, use_chain)
+    now = timezone.now()
+    cached = EcrTokenCache.objects.filter(key=key, refresh_at__gt=now, expires_at__gt=now).first()
+    if cached is not None:
+        return cached.password
+    fresh = fetch_ecr_password(
+        host, access_key_id=access_key_id, secret_access_key=secret_access_key, use_chain=use_chain, now=now
+    )
+    # The count of these lines is how the tests see the cache work; never log the password itself.
+    log.info("ecr: fetched a new authorization token for %s (valid until %s)", host, fresh.expires_at.isoformat())
+    EcrTokenCache.objects.update_or_create(
+        key=key,
+        defaults={
+            "password": fresh.password,
+            "fetched_at": fresh.fetched_at,
+            "expires_at": fresh.expires_at,
+            "refresh_at": refresh_time(fresh.fetched_at, fresh.expires_at),
+        },
+    )
+    return fresh.password
+
+
+def expired_password_error(host: str, expired_at: datetime) -> PullError:
+    ecr = parse_ecr_host(host)
+    region = ecr.region if ecr else "<region>"
+    return PullError(
+        "token_expired",
+        f"The pasted ECR password expired at {format_utc(expired_at)}. Make a new one with "
+        f"`{login_command(region)}` and paste it, or let the console generate it from AWS credentials.",
+    )
+
+
+def resolve(
+    *,
+    host: str,
+    registry_url: str,
+    username: str,
+    password: str,
+    aws_auth: str = "",
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    password_expires_at: datetime | None = None,
+) -> tuple[dict | None, tuple[str, ...]]:
+    """(auth_config for the Docker SDK, the secrets to scrub from any message). Raises PullError."""
+    if aws_auth:
+        token = ecr_password(
+            host,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            use_chain=aws_auth == ContainerInstance.AwsAuth.CHAIN,
+        )
+        return auth_config(registry_url or host, "AWS", token), (token, secret_access_key)
+    if password and password_expires_at is not None and password_expires_at <= timezone.now():
+        raise expired_password_error(host, password_expires_at)
+    return auth_config(registry_url, username, password), (password,)
+
+
+def for_instance(instance: ContainerInstance, host: str) -> tuple[dict | None, tuple[str, ...]]:
+    """The credentials of a saved instance pulling from ``host``."""
+    return resolve(
+        host=host,
+        registry_url=instance.registry_url,
+        username=instance.registry_username,
+        password=str(instance.registry_password or ""),
+        aws_auth=instance.aws_auth,
+        access_key_id=instance.aws_access_key_id,
+        secret_access_key=str(instance.aws_secret_access_key or ""),
+        password_expires_at=instance.registry_password_expires_at,
+    )
+
+
+__all__ = ["ecr_password", "expired_password_error", "for_instance", "resolve"]
