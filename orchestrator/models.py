@@ -28,7 +28,8 @@ class ContainerInstance(models.Model):
     )
     enabled = models.BooleanField(
         default=True,
-        help_text="When enabled, saving pulls the image (and later runs the container). Kura: container.enabled.",
+        help_text="When enabled, saving pulls the image and runs the container; disabling stops and removes the "
+        "container (the image stays). Kura: container.enabled.",
     )
     image_name = models.CharField(
         max_length=512,
@@ -110,6 +111,129 @@ class ContainerInstance(models.Model):
         validators=[MaxValueValidator(7 * 24 * 3600)],
         help_text="Seconds one download attempt may take before it is abandoned. Default 500.",
     )
+    # --- the container (Kura's fields; parsed by orchestrator/container_settings.py) ---
+    internal_ports = models.CharField(
+        "internal ports",
+        max_length=1000,
+        blank=True,
+        help_text="Ports the program inside the container listens on, separated by commas, e.g. 80, 53:udp. "
+        "Add :udp or :sctp for those protocols (tcp otherwise). Kura: container.ports.internal.",
+    )
+    external_ports = models.CharField(
+        "external ports",
+        max_length=1000,
+        blank=True,
+        help_text="The gateway ports that forward to them, in the same order and the same number, e.g. 8080, 5353. "
+        "Kura: container.ports.external.",
+    )
+    privileged = models.BooleanField(
+        "privileged mode",
+        default=False,
+        help_text="Give the container full access to the gateway (all devices, no isolation). Only for programs "
+        "that need it, such as some hardware drivers. Kura: container.privileged.",
+    )
+    env = models.TextField(
+        "environment variables",
+        blank=True,
+        help_text="Settings passed to the program: one NAME=value per line (a value may contain commas), or "
+        "Kura's NAME=value, NAME2=value2 on one line. Kura: container.env.",
+    )
+    entrypoint = models.TextField(
+        "entrypoint override",
+        blank=True,
+        help_text="The command to start instead of the image's own, as comma-separated words, e.g. "
+        "python3,app.py,--verbose; or one word per line when a word contains a comma. Blank: the image's command. "
+        "Kura: container.entrypoint.",
+    )
+    memory = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The most memory the container may use: a whole number with b, k, m or g, e.g. 256m or 1g "
+        "(at least 6m). Blank: no limit. Kura: container.memory.",
+    )
+    cpus = models.CharField(
+        "CPUs",
+        max_length=16,
+        blank=True,
+        help_text="How many CPU cores the container may use; decimals allowed, e.g. 0.5 or 1.5. Blank: no limit. "
+        "Kura: container.cpus.",
+    )
+    gpus = models.CharField(
+        "GPUs",
+        max_length=16,
+        blank=True,
+        help_text="Nvidia GPUs for the container: 'all' or a number. Leave blank when the gateway has no Nvidia GPU. "
+        "Kura: container.gpus.",
+    )
+    volumes = models.TextField(
+        "volume mounts",
+        blank=True,
+        help_text="Folders of the gateway to show inside the container, as gateway-path:container-path, separated by "
+        "commas or lines, e.g. /srv/app/data:/data. Add :ro to make one read-only. Kura: container.volume.",
+    )
+    devices = models.TextField(
+        "peripheral devices",
+        blank=True,
+        help_text="Gateway devices to pass to the container, separated by commas, e.g. /dev/ttyUSB0, /dev/gpiomem. "
+        "Usually needs privileged mode. Kura: container.device.",
+    )
+    runtime = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Another container runtime installed on the gateway, e.g. nvidia. Blank: Docker's default. "
+        "Kura: container.runtime.",
+    )
+    network_mode = models.CharField(
+        "network mode",
+        max_length=200,
+        blank=True,
+        help_text="bridge (own network, ports forwarded), host (the gateway's network, no port forwarding needed), "
+        "none (no network), or container:NAME (share another container's network). Blank: Docker's default, bridge. "
+        "Kura: container.networkMode.",
+    )
+
+    class LoggerType(models.TextChoices):
+        NONE = "NONE", "NONE: keep no logs"
+        DEFAULT = "DEFAULT", "DEFAULT: the Docker daemon's default (usually a JSON file)"
+        LOCAL = "LOCAL", "LOCAL: compact files on the gateway"
+        JSON_FILE = "JSON_FILE", "JSON_FILE: JSON files on the gateway"
+        SYSLOG = "SYSLOG", "SYSLOG"
+        JOURNALD = "JOURNALD", "JOURNALD: the systemd journal"
+        GELF = "GELF", "GELF (Graylog, Logstash)"
+        FLUENTD = "FLUENTD", "FLUENTD"
+        AWSLOGS = "AWSLOGS", "AWSLOGS: Amazon CloudWatch"
+        SPLUNK = "SPLUNK", "SPLUNK"
+        ETWLOGS = "ETWLOGS", "ETWLOGS (Windows only)"
+        GCPLOGS = "GCPLOGS", "GCPLOGS: Google Cloud Logging"
+        LOKI = "LOKI", "LOKI (needs Grafana's Loki plugin)"
+
+    logger_type = models.CharField(
+        "logger type",
+        max_length=16,
+        choices=LoggerType.choices,
+        default=LoggerType.DEFAULT,
+        help_text="Where the container's output goes. The console can show the last lines only for DEFAULT, LOCAL, "
+        "JSON_FILE and JOURNALD. Kura: container.loggingType.",
+    )
+    logger_parameters = models.TextField(
+        "logger parameters",
+        blank=True,
+        help_text="Options of that logger as option=value, separated by commas or lines, e.g. max-size=10m, "
+        "max-file=3. Kura: container.loggerParameters.",
+    )
+    restart_on_failure = models.BooleanField(
+        "restart container on failure",
+        default=False,
+        help_text="Start the container again when it stops or the gateway reboots, unless someone stopped it "
+        "(Docker's unless-stopped policy, as Kura uses). Kura: container.restart.onfailure.",
+    )
+    digest_pin = models.CharField(
+        "required image digest",
+        max_length=100,
+        blank=True,
+        help_text="Optional. Run the container only if the pulled image has exactly this digest (sha256:..., shown on "
+        "a pull's page), so a changed image behind the same tag is refused. Blank: any image behind the tag.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -178,6 +302,19 @@ class PullJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
+    class ContainerState(models.TextChoices):
+        NONE = "", "not started"
+        PULLED = "pulled"
+        CREATED = "created"
+        RUNNING = "running"
+        EXITED = "exited"
+        FAILED = "failed"
+
+    # The container phase after a successful pull (orchestrator/containers.py).
+    container_state = models.CharField(max_length=16, choices=ContainerState.choices, blank=True, default="")
+    container_id = models.CharField(max_length=64, blank=True)
+    container_error = models.TextField(blank=True)
+
     class Meta:
         ordering = ["-queued_at", "-pk"]
         indexes = [models.Index(fields=["instance", "-queued_at"])]
@@ -223,6 +360,9 @@ class PullJob(models.Model):
             "queued_at": iso(self.queued_at),
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
+            "container_state": self.container_state or None,
+            "container_id": self.container_id or None,
+            "container_error": self.container_error or None,
         }
 
 
