@@ -3,7 +3,7 @@
 Values are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from the
 ``cryptography`` package) under the keys in ``settings.FIELD_ENCRYPTION_KEYS``.
 A MultiFernet encrypts with the first key and decrypts with any, which is what
-makes key rotation possible (``manage.py rotate_secrets``).
+makes key rotation possible (``manage.py rotate_secrets`` re-saves every secret).
 """
 
 from __future__ import annotations
@@ -48,11 +48,6 @@ def decrypt(token: str) -> str:
         ) from None
 
 
-def rotate(token: str) -> str:
-    """Re-encrypt a stored token with the newest key."""
-    return PREFIX + cipher().rotate(token[len(PREFIX) :].encode()).decode()
-
-
 class Secret(str):
     """A decrypted secret whose repr and str-in-f-string don't reveal it by accident.
 
@@ -65,7 +60,12 @@ class Secret(str):
 
 
 class EncryptedTextField(models.TextField):
-    """A text column stored encrypted; blank stays blank so "no password" is visible."""
+    """A text column stored encrypted; blank stays blank so "no password" is visible.
+
+    Serialization (``dumpdata``) writes the encrypted token, never the secret,
+    and ``loaddata`` accepts it back: ``to_python`` decrypts a value that is a
+    token of ours.
+    """
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
@@ -75,6 +75,11 @@ class EncryptedTextField(models.TextField):
     def to_python(self, value):
         if value is None or isinstance(value, Secret):
             return value
+        if isinstance(value, str) and value.startswith(PREFIX):
+            try:
+                return Secret(decrypt(value))
+            except ImproperlyConfigured:
+                pass  # not one of our tokens after all: a secret that happens to start like one
         return Secret(value)
 
     def get_prep_value(self, value):
@@ -82,3 +87,7 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt(str(value))
+
+    def value_to_string(self, obj) -> str:
+        value = self.value_from_object(obj)
+        return encrypt(str(value)) if value else ""
