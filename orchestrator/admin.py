@@ -22,7 +22,11 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
     actions = ["pull_now"]
     fieldsets = (
         (None, {"fields": ("name", "enabled")}),
-        ("Image and registry", {"fields": ("image_name", "image_tag", "registry_url", "registry_username", "registry_password")}),
+        (
+            "Image and registry",
+            {"fields": ("image_name", "image_tag", "pull_anyway", "registry_url", "registry_username", "registry_password")},
+        ),
+        ("AWS ECR password source", {"fields": ("aws_auth", "aws_access_key_id", "aws_secret_access_key")}),
         ("Download", {"fields": ("download_retries", "download_retry_interval", "download_timeout")}),
     )
 

@@ -82,7 +82,8 @@ class ContainerInstanceForm(forms.ModelForm):
         self.aws_secret_stored = bool(self.instance.pk and self.instance.aws_secret_access_key)
         if self.aws_secret_stored:
             self.fields["aws_secret_access_key"].help_text = "A secret is stored. Leave blank to keep it."
-        self.fields["aws_auth"].widget = forms.RadioSelect(choices=ContainerInstance.AwsAuth.choices)
+        if "aws_auth" in self.fields:  # the admin builds the form from its own fieldsets
+            self.fields["aws_auth"].widget = forms.RadioSelect(choices=ContainerInstance.AwsAuth.choices)
         self.registry_kind = None
         self.warnings: list[str] = []
         self.password_expiry = None

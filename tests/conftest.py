@@ -69,13 +69,19 @@ def operator(db, django_user_model):
 
 
 @pytest.fixture
-def operator_client(client, operator):
+def operator_client(operator):
+    from django.test import Client
+
+    client = Client()  # its own client: a test may use several roles at once
     client.force_login(operator)
     return client
 
 
 @pytest.fixture
-def viewer_client(client, viewer):
+def viewer_client(viewer):
+    from django.test import Client
+
+    client = Client()
     client.force_login(viewer)
     return client
 

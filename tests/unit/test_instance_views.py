@@ -150,3 +150,23 @@ def test_healthz_answers_anonymously_without_details(client):
     data = response.json()
     assert set(data["checks"]) == {"database", "broker", "docker"}
     assert all(set(check) == {"ok"} for check in data["checks"].values())
+
+
+def test_the_admin_change_form_works_and_never_shows_the_password(admin_client):
+    instance = ContainerInstance.objects.create(name="adm", image_name="busybox", registry_password="admin-marker-5")
+    page = admin_client.get(reverse("admin:orchestrator_containerinstance_change", args=[instance.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "admin-marker-5" not in body and 'name="aws_auth"' in body
+    assert admin_client.get(reverse("admin:orchestrator_containerinstance_add")).status_code == 200
+    assert admin_client.get(reverse("admin:orchestrator_pulljob_changelist")).status_code == 200
+
+
+def test_the_admin_pull_now_action_queues_one_pull_per_instance(admin_client):
+    instance = ContainerInstance.objects.create(name="adm", image_name="busybox")
+    response = admin_client.post(
+        reverse("admin:orchestrator_containerinstance_changelist"),
+        {"action": "pull_now", "_selected_action": [instance.pk]},
+    )
+    assert response.status_code == 302
+    assert PullJob.objects.filter(instance=instance, state="queued").count() == 1
