@@ -35,7 +35,7 @@
               input.dispatchEvent(new Event("change", { bubbles: true }));
             }
           });
-          if (help) { help.textContent = body.help ? (body.kind_label + ": " + body.help) : ""; }
+          showKind(body);
         })
         .catch(function () { errorBox.textContent = "The URI could not be decoded right now; fill the fields by hand."; });
     }
@@ -44,9 +44,27 @@
     box.addEventListener("keydown", function (event) {
       if (event.key === "Enter") { event.preventDefault(); decode(box.value); }
     });
+    // The detected registry kind and its help, live, as the image name changes.
+    var awsBox = document.getElementById("aws-fields");
+    function showKind(body) {
+      if (help) { help.textContent = body.help ? (body.kind_label + ": " + body.help) : ""; }
+      if (awsBox) { awsBox.hidden = !(body.kind === "ecr" || body.kind === "ecr-public"); }
+    }
+    var timer = null;
+    function refreshKind() {
+      var value = (byName(form, "image_name") || {}).value || "";
+      if (!value.trim()) { return; }
+      fetch(box.dataset.decodeUrl + "?uri=" + encodeURIComponent(value.trim()), { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) { if (body) { showKind(body); } })
+        .catch(function () {});
+    }
     // A full URI pasted into the image name field gets the same treatment.
     var imageName = byName(form, "image_name");
     if (imageName) {
+      imageName.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refreshKind, 300); });
+      imageName.addEventListener("change", refreshKind);
+      refreshKind();
       imageName.addEventListener("paste", function () {
         setTimeout(function () {
           var value = imageName.value.trim();
