@@ -16,6 +16,7 @@ from registries.reference import ReferenceError, parse_normalized
 from registries.validation import validate_registry_fields
 
 from . import registry_auth
+from .container_form import CONTAINER_FIELDS, ContainerSettingsMixin, Section
 from .models import ContainerInstance
 
 PASSWORD_HELP_NEW = (
@@ -26,7 +27,7 @@ REGISTRY_FIELDS = ("image_name", "image_tag", "registry_url", "registry_username
 PASSWORD_HELP_KEEP = "A password is stored. Leave blank to keep it, type a new one to replace it."
 
 
-class ContainerInstanceForm(forms.ModelForm):
+class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
     registry_password = forms.CharField(
         label="Password",
         required=False,
@@ -69,6 +70,7 @@ class ContainerInstanceForm(forms.ModelForm):
             "download_retries",
             "download_retry_interval",
             "download_timeout",
+            *CONTAINER_FIELDS,
         ]
         widgets = {
             "image_name": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
@@ -97,8 +99,8 @@ class ContainerInstanceForm(forms.ModelForm):
         self.helper.form_id = "instance-form"
         self.helper.attrs = {"data-check-url": reverse("registry-check"), "data-instance": self.instance.pk or ""}
         self.helper.layout = Layout(
-            Fieldset("Container", "name", "enabled"),
-            Fieldset(
+            Fieldset("Container", "name", "enabled", *self.disable_confirmation_fields()),
+            Section(
                 "Image and registry",
                 "image_name",
                 "image_tag",
@@ -122,8 +124,15 @@ class ContainerInstanceForm(forms.ModelForm):
                     "daemon, for the image's digest and platforms; nothing is downloaded.</span>"
                     '<div id="check-result" class="mt-2" aria-live="polite"></div></div>'
                 ),
+                "digest_pin",
+                start_open=True,
             ),
-            Fieldset("Download", "download_retries", "download_retry_interval", "download_timeout"),
+            Section("Download", "download_retries", "download_retry_interval", "download_timeout"),
+            Section("Command and environment", "entrypoint", "env", "restart_on_failure"),
+            Section("Networking", "network_mode", "internal_ports", "external_ports"),
+            Section("Resources", "memory", "cpus", "gpus", "runtime"),
+            Section("Storage and devices", "volumes", "devices", "privileged"),
+            Section("Logging", "logger_type", "logger_parameters"),
             Div(Submit("save", "Save"), css_class="mt-3"),
         )
 
@@ -147,6 +156,7 @@ class ContainerInstanceForm(forms.ModelForm):
         for field, messages in result.errors.items():
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
+        self._forget_url_credentials()
         self.registry_kind = result.kind
         self.warnings = [] if aws_auth else list(result.warnings)
         self.password_expiry = result.password_expiry
@@ -163,6 +173,14 @@ class ContainerInstanceForm(forms.ModelForm):
         if settings.CHECK_IMAGE_ON_SAVE and not any(field in self.errors for field in REGISTRY_FIELDS):
             self._check_image(cleaned, new_password, keep_stored, clearing)
         return cleaned
+
+    def _forget_url_credentials(self) -> None:
+        """A registry URL typed with user:password@ is shown back without them: they are a secret."""
+        url = self.data.get(self.add_prefix("registry_url"), "")
+        if "@" in url:
+            scheme, sep, rest = url.rpartition("://")
+            self.data = self.data.copy()
+            self.data[self.add_prefix("registry_url")] = f"{scheme}{sep}{rest.rsplit('@', 1)[1]}"
 
     def _clean_aws(self, cleaned: dict, aws_auth: str, kind) -> None:
         if kind is None or kind.slug not in ("ecr", "ecr-public"):
