@@ -1,0 +1,1 @@
+"""Registry knowledge: kinds of registries, image references, platforms and credentials."""
