@@ -3,12 +3,15 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import jobs
+from . import containers, jobs
 from .forms import ContainerInstanceForm
 from .models import ContainerInstance, PullJob
 
 
 class AdminInstanceForm(ContainerInstanceForm):
+    # The admin's fieldsets are fixed, so it cannot show the confirmation box; its delete page asks instead.
+    ask_to_confirm_disable = False
+
     class Meta(ContainerInstanceForm.Meta):
         pass
 
@@ -24,11 +27,38 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "enabled")}),
         (
             "Image and registry",
-            {"fields": ("image_name", "image_tag", "pull_anyway", "registry_url", "registry_username", "registry_password")},
+            {
+                "fields": (
+                    "image_name", "image_tag", "pull_anyway", "registry_url", "registry_username", "registry_password",
+                    "digest_pin",
+                )
+            },
         ),
         ("AWS ECR password source", {"fields": ("aws_auth", "aws_access_key_id", "aws_secret_access_key")}),
         ("Download", {"fields": ("download_retries", "download_retry_interval", "download_timeout")}),
+        ("Command and environment", {"fields": ("entrypoint", "env", "restart_on_failure"), "classes": ("collapse",)}),
+        ("Networking", {"fields": ("network_mode", "internal_ports", "external_ports"), "classes": ("collapse",)}),
+        ("Resources", {"fields": ("memory", "cpus", "gpus", "runtime"), "classes": ("collapse",)}),
+        ("Storage and devices", {"fields": ("volumes", "devices", "privileged"), "classes": ("collapse",)}),
+        ("Logging", {"fields": ("logger_type", "logger_parameters"), "classes": ("collapse",)}),
     )
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and not obj.enabled:
+            # Kura: a disabled instance has no container (the image stays).
+            containers.request_converge(obj.pk)
+
+    def delete_model(self, request, obj) -> None:
+        instance_id = obj.pk
+        super().delete_model(request, obj)
+        containers.request_converge(instance_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        instance_ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for instance_id in instance_ids:
+            containers.request_converge(instance_id)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -21,7 +21,7 @@ from registries.daemon import open_client
 from registries.errors import PullError
 from registries.reference import ReferenceError, parse_normalized
 
-from . import jobs, registry_auth
+from . import containers, jobs, registry_auth
 from .models import PullJob
 from .progress import Snapshot
 from .pulling import pull_once
@@ -150,9 +150,7 @@ def pull_image(job_id: int) -> str:
             continue
         snapshot = outcome.snapshot
         writer.progress(snapshot, force=True)
-        _finish(
-            job_id,
-            PullJob.State.SUCCEEDED,
+        pulled = dict(
             progress=100,
             digest=outcome.digest or "",
             platform=outcome.platform or "",
@@ -160,8 +158,9 @@ def pull_image(job_id: int) -> str:
             error_code="",
             error_message="",
         )
-        log.info("pull job %s succeeded: %s", job_id, outcome.digest)
-        return "succeeded"
+        log.info("pull job %s pulled: %s", job_id, outcome.digest)
+        # Kura runs the container next; the job ends there (succeeded only once it runs).
+        return containers.finish_pull(job_id, pulled)
 
 
 def _registry_host(reference: str) -> str:

@@ -6,12 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, Subquery
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import jobs
+from . import containers, jobs
 from .forms import ContainerInstanceForm
 from .health import health_report
 from .models import ContainerInstance, PullJob
@@ -72,12 +72,16 @@ def _edit(request, instance: ContainerInstance):
         instance = form.save()
         for warning in form.warnings:
             messages.warning(request, warning)
+        if not instance.enabled and not creating:
+            # Kura: a disabled instance has no container (the image stays).
+            containers.request_converge(instance.pk)
         if instance.enabled and request.user.has_perm(PULL):
             job, created = jobs.queue_pull(instance, request.user)
             if not created:
                 messages.info(request, "A pull of this instance is already under way; showing it.")
             return redirect(job)
-        messages.success(request, f"Saved {instance.name}.")
+        stopping = " Its container is being stopped and removed; the image stays." if form.disabling else ""
+        messages.success(request, f"Saved {instance.name}.{stopping}")
         return redirect(instance)
     return render(request, "orchestrator/instance_form.html", {"form": form, "instance": instance, "creating": creating})
 
@@ -96,9 +100,10 @@ def instance_detail(request, pk: int):
 def instance_delete(request, pk: int):
     instance = get_object_or_404(ContainerInstance, pk=pk)
     if request.method == "POST":
-        name = instance.name
+        name, instance_id = instance.name, instance.pk
         instance.delete()
-        messages.success(request, f"Deleted {name}. The image stays on the gateway.")
+        containers.request_converge(instance_id)
+        messages.success(request, f"Deleted {name}. Its container is being stopped and removed; the image stays.")
         return redirect("instance-list")
     return render(request, "orchestrator/instance_confirm_delete.html", {"instance": instance})
 
@@ -112,6 +117,31 @@ def instance_pull(request, pk: int):
     if not created:
         messages.info(request, "A pull of this instance is already under way; showing it.")
     return redirect(job)
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+@require_GET
+@never_cache
+def instance_container(request, pk: int):
+    """The htmx-polled fragment of the instance page: the container's state and its last lines of output."""
+    instance = get_object_or_404(ContainerInstance, pk=pk)
+    status = containers.container_status(instance)
+    return render(request, "orchestrator/_container_status.html", {"instance": instance, "status": status})
+
+
+@login_required
+@permission_required(PULL, raise_exception=True)
+@require_POST
+def container_action(request, pk: int, action: str):
+    instance = get_object_or_404(ContainerInstance, pk=pk)
+    if action not in containers.ACTIONS:
+        raise Http404("No such action.")
+    try:
+        messages.success(request, containers.act(instance, action))
+    except containers.ContainerError as error:
+        messages.error(request, error.message)
+    return redirect(instance)
 
 
 @login_required
