@@ -100,11 +100,26 @@ def stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("stack")
     # With the ECR part (moto + a TLS registry answering as an ECR host on port 443, so one per machine).
     # TESTS_STACK_ECR=0 leaves it out for parallel development runs; the ECR tests then fail, never skip.
-    info = start_stack(state_dir, with_ecr=os.environ.get("TESTS_STACK_ECR", "1") == "1")
+    with_ecr = os.environ.get("TESTS_STACK_ECR", "1") == "1"
+    if with_ecr:
+        _wait_for_port_443()
+    info = start_stack(state_dir, with_ecr=with_ecr)
     try:
         yield info
     finally:
         stop_stack(state_dir)
+
+
+def _wait_for_port_443(timeout: float = 900) -> None:
+    """Another test session on this machine may hold the ECR registry's port for a while: queue behind it."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 443)) != 0:
+                return
+        time.sleep(2)
 
 
 @dataclass
@@ -160,7 +175,7 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
 
     # This process sends tasks too: point it at the stack's Redis.
     app.conf.broker_url = stack.redis_url
-    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    app.conf.broker_transport_options = {**settings.BROKER_REDIS_TRANSPORT_OPTIONS, "visibility_timeout": 3600}
     app.close()  # drop any connection pool made for the default broker
     settings.DOCKER_HOST = stack.docker_host
     data_dir = tmp_path_factory.mktemp("worker-data")
