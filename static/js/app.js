@@ -7,7 +7,8 @@
   // Paste an image URI: ask the server to decode it and fill the form's fields.
   function setupPaste() {
     var box = document.getElementById("paste-uri");
-    var form = document.getElementById("instance-form");
+    // The console's form, or the same fields in the admin's change form.
+    var form = document.getElementById("instance-form") || document.getElementById("containerinstance_form");
     if (!box || !form) { return; }
     var errorBox = document.getElementById("paste-uri-error");
     var help = document.getElementById("registry-kind-help");
@@ -21,10 +22,12 @@
           var ok = result[0], body = result[1];
           if (!ok) {
             box.classList.add("is-invalid");
+            errorBox.hidden = false;
             errorBox.textContent = (body.error && body.error.message) || "This is not an image reference.";
             return;
           }
           box.classList.remove("is-invalid");
+          errorBox.hidden = true;
           errorBox.textContent = "";
           var fields = { image_name: body.image_name, image_tag: body.image_tag, registry_url: body.registry_url };
           if (body.registry_username) { fields.registry_username = body.registry_username; }
@@ -37,7 +40,10 @@
           });
           showKind(body);
         })
-        .catch(function () { errorBox.textContent = "The URI could not be decoded right now; fill the fields by hand."; });
+        .catch(function () {
+          errorBox.hidden = false;
+          errorBox.textContent = "The URI could not be decoded right now; fill the fields by hand.";
+        });
     }
     box.addEventListener("paste", function () { setTimeout(function () { decode(box.value); }, 0); });
     box.addEventListener("change", function () { decode(box.value); });

@@ -158,6 +158,7 @@ def test_the_admin_change_form_works_and_never_shows_the_password(admin_client):
     assert page.status_code == 200
     body = page.content.decode()
     assert "admin-marker-5" not in body and 'name="aws_auth"' in body
+    assert 'id="paste-uri"' in body and "js/app.js" in body  # the same paste helper as the console
     assert admin_client.get(reverse("admin:orchestrator_containerinstance_add")).status_code == 200
     assert admin_client.get(reverse("admin:orchestrator_pulljob_changelist")).status_code == 200
 
