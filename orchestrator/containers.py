@@ -343,20 +343,33 @@ def remove_instance_containers(instance_id: int) -> list[str]:
 # --------------------------------------------------------------------------- the pull job's container phase
 
 
-def _update(job_id: int, **fields) -> None:
-    PullJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
+class _JobRow:
+    """Writes to the job, fenced like the pull's own: only while it is running under the worker that pulled."""
 
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.holder = PullJob.objects.filter(pk=job_id).values_list("worker", flat=True).first()
+        self.lost = False
 
-def _end(job_id: int, state: str, **fields) -> None:
-    _update(job_id, state=state, finished_at=timezone.now(), **fields)
+    def update(self, **fields) -> bool:
+        if self.lost:
+            return False
+        rows = PullJob.objects.filter(pk=self.job_id, state=PullJob.State.RUNNING, worker=self.holder)
+        self.lost = not rows.update(heartbeat_at=timezone.now(), **fields)
+        return not self.lost
+
+    def end(self, state: str, **fields) -> bool:
+        return self.update(state=state, finished_at=timezone.now(), **fields)
 
 
 def finish_pull(job_id: int, pulled: dict[str, Any]) -> str:
     """Record a successful pull (``pulled``: the job fields it sets), then run the container phase and end the job.
 
-    Returns the task's result word: succeeded, failed or cancelled.
+    Returns the task's result word: succeeded, failed, cancelled, or lost (another worker holds the job now).
     """
-    _update(job_id, container_state=PullJob.ContainerState.PULLED, **pulled)
+    row = _JobRow(job_id)
+    if not row.update(container_state=PullJob.ContainerState.PULLED, **pulled):
+        return "lost"
     job = PullJob.objects.select_related("instance").filter(pk=job_id).first()
     if job is None:  # the instance (and with it the job) was deleted during the pull
         return "succeeded"
@@ -367,28 +380,28 @@ def finish_pull(job_id: int, pulled: dict[str, Any]) -> str:
             remove_instance_containers(instance.pk)
         except ContainerError as error:
             log.warning("pull job %s: could not remove the container of disabled instance: %s", job_id, error.code)
-        _end(job_id, PullJob.State.SUCCEEDED,
-             message=f"{pulled_message}. The instance is disabled, so no container runs.".lstrip(". "))
+        row.end(PullJob.State.SUCCEEDED,
+                message=f"{pulled_message}. The instance is disabled, so no container runs.".lstrip(". "))
         return "succeeded"
     if job.cancel_requested:
-        _end(job_id, PullJob.State.CANCELLED, message="Cancelled after the pull; the container was left as it was.")
+        row.end(PullJob.State.CANCELLED, message="Cancelled after the pull; the container was left as it was.")
         return "cancelled"
 
     def progress(**fields) -> None:
-        _update(job_id, **fields)
+        row.update(**fields)
 
     try:
         outcome = ensure_running(instance, job.reference, pulled.get("digest") or "", progress)
     except ContainerError as error:
         log.info("pull job %s: container phase failed: %s", job_id, error.code)
-        _end(job_id, PullJob.State.FAILED, container_state=PullJob.ContainerState.FAILED,
-             container_error=error.message, error_code=error.code, error_message=error.message,
-             message=f"{pulled_message}. The container did not start.".lstrip(". "))
-        return "failed"
+        row.end(PullJob.State.FAILED, container_state=PullJob.ContainerState.FAILED,
+                container_error=error.message, error_code=error.code, error_message=error.message,
+                message=f"{pulled_message}. The container did not start.".lstrip(". "))
+        return "lost" if row.lost else "failed"
     log.info("pull job %s: container %s %s", job_id, outcome.container_id[:12], outcome.state)
-    _end(job_id, PullJob.State.SUCCEEDED, container_state=outcome.state, container_id=outcome.container_id,
-         container_error="", message=f"{pulled_message}. {outcome.message}".lstrip(". ")[:500])
-    return "succeeded"
+    row.end(PullJob.State.SUCCEEDED, container_state=outcome.state, container_id=outcome.container_id,
+            container_error="", message=f"{pulled_message}. {outcome.message}".lstrip(". ")[:500])
+    return "lost" if row.lost else "succeeded"
 
 
 # --------------------------------------------------------------------------- disable / delete
