@@ -145,6 +145,9 @@ class ContainerSettingsMixin:
 
     def clean(self):
         cleaned = super().clean()
+        for name in TEXTAREA_ROWS:
+            if isinstance(cleaned.get(name), str):
+                cleaned[name] = cleaned[name].replace("\r\n", "\n").replace("\r", "\n")
         if self.disabling and not cleaned.get("confirm_disable"):
             self.add_error(
                 "confirm_disable",
