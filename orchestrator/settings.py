@@ -233,8 +233,18 @@ CONTENT_SECURITY_POLICY = (
 )
 
 # --- Celery -----------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL") or "filesystem://"
-if CELERY_BROKER_URL == "filesystem://":
+# "localhost" only keeps kombu from warning that no host was given; the folders below are what count.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or "filesystem://localhost//"
+BROKER_REDIS_TRANSPORT_OPTIONS = {
+    # Redis hands an unacknowledged message out again after this long. It must exceed the longest
+    # pull; a worker that died is found sooner by the sweeper (PULL_STALE_AFTER_SECONDS), and the
+    # worker's claim refuses the late copy.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
+    # Publishing connects once, without kombu's retry loop: a Save while Redis is down returns at
+    # once and the job waits as queued (the worker's own reconnects do not use this option).
+    "max_retries": 0,
+}
+if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -246,9 +256,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
     }
 else:
-    # visibility_timeout must exceed the longest pull, or Redis redelivers a
-    # running pull to a second worker; the sweeper handles lost workers.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = BROKER_REDIS_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Progress lives on the PullJob row; nothing needs a result backend.
@@ -264,11 +272,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # queued and the sweeper dispatches it later.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_PULL_QUEUE = env("CELERY_PULL_QUEUE", "pulls")
-# Run with `celery worker -B` (make run does): finds pulls whose worker died and
-# queued pulls the broker never received.
-CELERY_BEAT_SCHEDULE = {
-    "sweep-pulls": {"task": "orchestrator.sweep_pulls", "schedule": float(env("PULL_SWEEP_SECONDS", "15") or 15)},
-}
+# Pulls whose worker died and queued pulls the broker never got are found by a
+# sweeper thread in every worker (orchestrator.sweeper, PULL_SWEEP_SECONDS), not
+# by beat: a beat task cannot travel while the broker is down.
+CELERY_BEAT_SCHEDULE = {}
 CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
 
 # --- Docker and pulls ---------------------------------------------------------
@@ -281,6 +288,8 @@ CHECK_IMAGE_ON_SAVE = env_bool("CHECK_IMAGE_ON_SAVE", True)
 PULL_PROGRESS_WRITE_INTERVAL = float(env("PULL_PROGRESS_WRITE_INTERVAL", "0.25") or 0.25)
 # A running job whose row has not been touched for this long has lost its worker.
 PULL_STALE_AFTER_SECONDS = env_int("PULL_STALE_AFTER_SECONDS", 120)
+# How often each worker's sweeper looks for such jobs and for queued jobs to (re)send; 0 turns it off.
+PULL_SWEEP_SECONDS = float(env_int("PULL_SWEEP_SECONDS", 15))
 
 LOGGING = {
     "version": 1,
