@@ -110,7 +110,8 @@ class ContainerSettingsMixin:
                 attrs.setdefault("spellcheck", "false")
                 attrs.setdefault("autocomplete", "off")
                 if name in PLACEHOLDERS:
-                    attrs.setdefault("placeholder", PLACEHOLDERS[name])
+                    # "e.g." so an example is not mistaken for a value already set.
+                    attrs.setdefault("placeholder", f"e.g. {PLACEHOLDERS[name]}")
         if "logger_type" in self.fields:
             # Kura's default when a client (or an older form) leaves it out.
             self.fields["logger_type"].required = False
