@@ -399,6 +399,16 @@ def finish_pull(job_id: int, pulled: dict[str, Any]) -> str:
                 message=f"{pulled_message}. The container did not start.".lstrip(". "))
         return "lost" if row.lost else "failed"
     log.info("pull job %s: container %s %s", job_id, outcome.container_id[:12], outcome.state)
+    if not ContainerInstance.objects.filter(pk=instance.pk, enabled=True).exists():
+        # Disabled or deleted while the container was being made: its converge_instance may have run already.
+        try:
+            remove_instance_containers(instance.pk)
+        except ContainerError as error:
+            log.warning("pull job %s: could not remove the container of disabled instance: %s", job_id, error.code)
+        row.end(PullJob.State.SUCCEEDED, container_state=PullJob.ContainerState.PULLED, container_id="",
+                message=f"{pulled_message}. The instance was disabled meanwhile, so its container was removed."
+                .lstrip(". "))
+        return "lost" if row.lost else "succeeded"
     row.end(PullJob.State.SUCCEEDED, container_state=outcome.state, container_id=outcome.container_id,
             container_error="", message=f"{pulled_message}. {outcome.message}".lstrip(". ")[:500])
     return "lost" if row.lost else "succeeded"

@@ -40,6 +40,8 @@ class Command(BaseCommand):
             time.sleep(poll)
         if job.state == PullJob.State.SUCCEEDED:
             self.stdout.write(self.style.SUCCESS(f"Pulled {job.reference} {job.digest}"))
+            if job.container_state:  # the container phase that followed (orchestrator/containers.py)
+                self.stdout.write(job.message)
             return
         raise CommandError(f"{job.state}: {job.error_code or job.state}: {job.error_message or job.message}", returncode=1)
 
