@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import template
+from django.utils import timezone
 
 from registries.decode import RegistryUrlError, parse_registry_url
 from registries.kinds import KINDS, RegistryKind, detect_kind
@@ -41,3 +44,9 @@ def kind_short_label(label: str) -> str:
 def has_active_pull(instances) -> bool:
     """True if any instance (annotated with ``latest_pull_state``) has a queued or running pull."""
     return any(getattr(instance, "latest_pull_state", None) in ("queued", "running") for instance in instances)
+
+
+@register.filter
+def expires_within(moment, hours: int = 2) -> bool:
+    """True if ``moment`` (a datetime) is less than ``hours`` hours away; an ECR password about to lapse."""
+    return moment is not None and moment - timezone.now() < timedelta(hours=int(hours))

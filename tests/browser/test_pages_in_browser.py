@@ -32,6 +32,15 @@ def _instances_of_every_sort() -> None:
         registry_password="pasted-ecr-password",
         registry_password_expires_at=timezone.now() + timedelta(hours=5, minutes=1),
     )
+    ContainerInstance.objects.create(
+        name="old-ecr-app",
+        image_name=ECR_IMAGE,
+        registry_url="123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/",
+        registry_username="AWS",
+        registry_password="stale-ecr-password",
+        registry_password_expires_at=timezone.now() - timedelta(minutes=1),
+        enabled=False,
+    )
     ghcr = ContainerInstance.objects.create(name="ghcr-app", image_name="ghcr.io/owner/app", image_tag="2.0")
     now = timezone.now()
     PullJob.objects.create(
@@ -65,11 +74,13 @@ def test_the_list_shows_kind_state_progress_and_ecr_expiry_and_filters(worker_en
     _instances_of_every_sort()
     log_in(page, "otto-operator", "pw-otto-operator")
 
-    assert page.locator("#instance-count").inner_text().startswith("1–3 of 3 instances")
+    assert page.locator("#instance-count").inner_text().startswith("1–4 of 4 instances")
     assert row(page, "hub-app").locator(".kind-badge").inner_text() == "Docker Hub"
     assert row(page, "ecr-app").locator(".kind-badge").inner_text() == "Amazon ECR"
     assert row(page, "ghcr-app").locator(".kind-badge").inner_text() == "GitHub Container Registry"
     assert "ECR password expires in 5\xa0hours" in row(page, "ecr-app").inner_text()
+    assert "ECR password expired: paste a new one" in row(page, "old-ecr-app").inner_text()
+    assert "disabled" in row(page, "old-ecr-app").inner_text()
     failed = row(page, "hub-app").inner_text()
     assert "Failed" in failed and "auth_failed" in failed
     assert "never pulled" in row(page, "ecr-app").inner_text()
@@ -82,10 +93,10 @@ def test_the_list_shows_kind_state_progress_and_ecr_expiry_and_filters(worker_en
     assert unlabelled_fields(page) == []
 
     # Search and filter.
-    page.get_by_label("Search").fill("ecr")
+    page.get_by_label("Search").fill("ghcr")
     page.get_by_role("button", name="Filter").click()
-    page.wait_for_url("**/?q=ecr*")
-    assert page.locator("tbody tr").count() == 1 and row(page, "ecr-app").count() == 1
+    page.wait_for_url("**/?q=ghcr*")
+    assert page.locator("tbody tr").count() == 1 and row(page, "ghcr-app").count() == 1
     page.get_by_label("Search").fill("")
     page.get_by_label("Latest pull").select_option("failed")
     page.get_by_role("button", name="Filter").click()
@@ -95,7 +106,7 @@ def test_the_list_shows_kind_state_progress_and_ecr_expiry_and_filters(worker_en
     page.get_by_role("button", name="Filter").click()
     assert "No instance matches “nothing-like-this”" in page.locator("#empty-state").inner_text()
     page.get_by_role("link", name="show all instances").click()
-    assert page.locator("tbody tr").count() == 3
+    assert page.locator("tbody tr").count() == 4
 
     # Phone width: one card per instance, each value labelled, nothing scrolls sideways.
     page.set_viewport_size(PHONE)
@@ -119,12 +130,18 @@ def test_the_list_is_paginated_by_fifty(worker_env, page, operator):
     assert page.get_by_text("Page 2 of 2").is_visible()
 
 
-def test_empty_states_say_what_to_do_next(worker_env, page, operator, viewer):
+def test_empty_states_say_what_to_do_next(stack, worker_env, page, operator, viewer):
     log_in(page, "otto-operator", "pw-otto-operator")
     empty = page.locator("#empty-state")
     assert "No container instances yet" in empty.inner_text()
     empty.get_by_role("link", name="Create the first one").click()
     page.wait_for_url("**/instances/new/")
+    assert (
+        page.get_by_role("navigation", name="Main")
+        .get_by_role("link", name="New container instance")
+        .get_attribute("aria-current")
+        == "page"
+    )
 
     # The footer tells whether pulls can run at all.
     footer = page.locator("#health")
@@ -133,7 +150,22 @@ def test_empty_states_say_what_to_do_next(worker_env, page, operator, viewer):
     assert "Task queue: up" in footer.inner_text()
     assert "Database: up" in footer.inner_text()
 
+    # A disabled instance saves without pulling; the message says so and the instance page has no pull yet.
+    image_name, tag = stack.images["busybox"].rsplit(":", 1)
+    page.get_by_label("Container name").fill("later")
+    page.get_by_label("Enabled").uncheck()
+    page.get_by_label("Image name").fill(image_name)
+    page.get_by_label("Image tag").fill(tag)
+    page.get_by_label("Authentication registry URL").fill(stack.registry)
+    page.get_by_label("Authentication username").fill(stack.registry_username)
+    page.get_by_label("Password", exact=True).fill(stack.registry_password)
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/instances/*/")
+    assert page.get_by_role("status").filter(has_text="Saved later.").is_visible()
+    assert "No pull yet." in page.locator("main").inner_text()
+
     page.get_by_role("button", name="Log out").click()
+    ContainerInstance.objects.all().delete()
     log_in(page, "vera-viewer", "pw-vera-viewer")
     assert "ask an operator or an administrator" in page.locator("#empty-state").inner_text()
     assert page.get_by_role("link", name="New container instance").count() == 0
