@@ -148,6 +148,11 @@ def _by_name(client: docker.APIClient, name: str) -> dict | None:
         raise _daemon_error(exc, f"look up the container {name}") from None
 
 
+def _labels(info: dict | None) -> dict:
+    """A container's labels (inspect output); {} when it has none."""
+    return ((info or {}).get("Config") or {}).get("Labels") or {}
+
+
 def _name_of(summary: dict) -> str:
     names = summary.get("Names") or [""]
     return names[0].lstrip("/")
@@ -253,7 +258,7 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
             log.info("removing container %s of instance %s (renamed to %s)", _name_of(summary), instance.pk, name)
             _stop_and_remove(client, summary["Id"])
     current = _by_name(client, name)
-    owner = ((current or {}).get("Config") or {}).get("Labels", {}).get(LABEL_INSTANCE)
+    owner = _labels(current).get(LABEL_INSTANCE)
     if current is not None and owner != str(instance.pk):
         if owner and owner.isdigit() and not ContainerInstance.objects.filter(pk=int(owner)).exists():
             # Left behind by a deleted instance (say the task queue was down): ours to replace.
@@ -272,7 +277,7 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
     pin = instance.digest_pin
     if pin and pin not in digests:
         note = ""
-        if current is not None and current["Config"]["Labels"].get(LABEL_DIGEST) != pin:
+        if current is not None and _labels(current).get(LABEL_DIGEST) != pin:
             _stop_and_remove(client, current["Id"])
             note = " The old container, which ran another image, was stopped and removed."
         elif current is not None:
@@ -286,7 +291,7 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
     wanted = spec.settings_hash(reference)
     what = "created"
     if current is not None:
-        labels = current["Config"].get("Labels") or {}
+        labels = _labels(current)
         same_settings = labels.get(LABEL_SETTINGS) == wanted
         same_image = current.get("Image") == image_id
         if same_settings and same_image:
@@ -456,7 +461,7 @@ def _mine_by_name(client: docker.APIClient, instance: ContainerInstance) -> dict
     info = _by_name(client, instance.name)
     if info is None:
         return None
-    if (info.get("Config") or {}).get("Labels", {}).get(LABEL_INSTANCE) != str(instance.pk):
+    if _labels(info).get(LABEL_INSTANCE) != str(instance.pk):
         raise ContainerError("container_failed", _stranger_message(instance.name))
     return info
 
@@ -474,7 +479,7 @@ def container_status(instance: ContainerInstance, *, with_logs: bool = True) -> 
         if info is None:
             return status
         state = info.get("State") or {}
-        labels = (info.get("Config") or {}).get("Labels") or {}
+        labels = _labels(info)
         status.exists = True
         status.container_id = info["Id"]
         status.state = state.get("Status", "")
