@@ -413,3 +413,22 @@ def test_a_one_shot_container_that_exits_zero_succeeds(stack, worker, api):
     job = wait_for_job(queue_pull(instance)[0].pk, timeout=120)
     assert job.state == "succeeded" and job.container_state == "exited", job.as_json()
     assert "exited with code 0" in job.message
+
+
+def test_the_admin_disables_and_deletes_like_the_console(stack, worker, operator_client, admin_client, api):
+    for name in ("admin-off", "admin-gone"):
+        job = wait_for_job(create(operator_client, form_data(stack, name)).pk, timeout=120)
+        assert job.container_state == "running", job.as_json()
+    off = ContainerInstance.objects.get(name="admin-off")
+    data = edit_data(off, aws_auth="", aws_access_key_id="", _save="Save")
+    del data["enabled"]
+    response = admin_client.post(reverse("admin:orchestrator_containerinstance_change", args=[off.pk]), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    wait_until(lambda: container(api, "admin-off") is None, 30, "the disabled instance's container to go")
+
+    gone = ContainerInstance.objects.get(name="admin-gone")
+    url = reverse("admin:orchestrator_containerinstance_delete", args=[gone.pk])
+    response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    wait_until(lambda: container(api, "admin-gone") is None, 30, "the deleted instance's container to go")
+    assert image_present(stack, stack.images["busybox"])
