@@ -88,8 +88,12 @@ def test_the_list_shows_kind_state_progress_and_ecr_expiry_and_filters(worker_en
     assert bar.get_attribute("value") == "42"
     assert bar.get_attribute("aria-label") == "Pull progress of ghcr-app"
     assert "42%" in row(page, "ghcr-app").inner_text()
-    # While a pull runs the list refreshes itself (htmx), and says so.
+    # While a pull runs the list refreshes itself (htmx), and says so; it stops once no pull is active.
     assert "updating while pulls run" in page.locator("#instance-count").inner_text()
+    PullJob.objects.filter(state="running").update(state="succeeded", progress=100, finished_at=timezone.now())
+    row(page, "ghcr-app").get_by_text("Succeeded").wait_for(timeout=10_000)
+    assert "updating while pulls run" not in page.locator("#instance-count").inner_text()
+    assert page.locator("#instance-rows[hx-trigger]").count() == 0
     assert unlabelled_fields(page) == []
 
     # Search and filter.

@@ -10,7 +10,7 @@ from orchestrator.models import PullJob
 from tests.e2e.helpers import image_present, make_instance
 from tests.stack import push_random_image
 
-from .conftest import log_in, screenshot, unlabelled_fields
+from .conftest import DESKTOP, PHONE, horizontal_overflow, log_in, screenshot, unlabelled_fields
 from .slowlink import SlowLink
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -89,6 +89,9 @@ def test_an_operator_creates_an_instance_and_watches_it_pull(stack, worker, page
     assert stack.registry_password not in page.content()
     assert image_present(stack, reference)
     screenshot(page, "pull-succeeded.png")
+    page.set_viewport_size(PHONE)
+    assert horizontal_overflow(page) == 0, "the status page scrolls sideways at 375 px"
+    page.set_viewport_size(DESKTOP)
 
     # The list shows it with its registry kind and the state of that pull.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Instances").click()
