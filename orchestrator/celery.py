@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 app = Celery("orchestrator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Every worker runs the pull sweeper (requeues pulls of dead workers, sends queued pulls).
+app.steps["worker"].add("orchestrator.sweeper:PullSweeper")

@@ -3,7 +3,7 @@
 The job row is the outbox: it is created in the same transaction as the form's
 save, and the Celery task (carrying only the job id) is sent once that commits.
 If the broker is down, the job keeps ``dispatched_at`` empty and the sweeper
-(``orchestrator.tasks.sweep_pulls``) sends it when the broker is back.
+(``orchestrator.sweeper``, a thread in every worker) sends it when the broker is back.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from registries.reference import ReferenceError, parse_normalized
@@ -20,6 +21,8 @@ from registries.reference import ReferenceError, parse_normalized
 from .models import ContainerInstance, PullJob
 
 log = logging.getLogger(__name__)
+
+WAITING_FOR_QUEUE = "Waiting for the task queue"
 
 
 def normalized_reference(instance: ContainerInstance) -> str:
@@ -53,28 +56,42 @@ def queue_pull(instance: ContainerInstance, user=None) -> tuple[PullJob, bool]:
 
 
 def dispatch(job_id: int) -> bool:
-    """Send the pull task for a queued job. False (and the job stays queued) if the broker is down."""
+    """Send the pull task for a queued job. False (and the job stays queued) if the broker is down.
+
+    Never blocks a web request for long: publishing does not retry, and the
+    Redis transport is told not to retry connecting (settings:
+    ``BROKER_REDIS_TRANSPORT_OPTIONS``).
+    """
     from .tasks import pull_image
 
     try:
         pull_image.apply_async((job_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
     except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
         log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)
-        PullJob.objects.filter(pk=job_id, dispatched_at__isnull=True).update(
-            message="Waiting for the task queue: the pull starts as soon as it is reachable"
+        PullJob.objects.filter(pk=job_id, state=PullJob.State.QUEUED, dispatched_at__isnull=True).update(
+            message=f"{WAITING_FOR_QUEUE}: the pull starts as soon as it is reachable"
         )
         return False
-    PullJob.objects.filter(pk=job_id, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    queued = PullJob.objects.filter(pk=job_id, state=PullJob.State.QUEUED)
+    queued.update(dispatched_at=timezone.now())
+    queued.filter(message__startswith=WAITING_FOR_QUEUE).update(message="Waiting for a worker")
     return True
 
 
-def redispatch_waiting(older_than: float = 5.0) -> int:
-    """Send the jobs whose task never reached the broker. Returns how many were sent."""
-    cutoff = timezone.now() - timedelta(seconds=older_than)
+def redispatch_waiting(older_than: float = 5.0, lost_after: float | None = None) -> int:
+    """Send queued jobs again: those the broker never got, and (with ``lost_after``) those it may have lost.
+
+    A message can vanish after the broker accepted it (Redis restarted without
+    persistence), so a job still queued ``lost_after`` seconds after its
+    dispatch is sent once more. A duplicate is harmless: the worker's claim
+    refuses every delivery but the first. Returns how many were sent.
+    """
+    now = timezone.now()
+    waiting = Q(dispatched_at__isnull=True, queued_at__lte=now - timedelta(seconds=older_than))
+    if lost_after is not None:
+        waiting |= Q(dispatched_at__lt=now - timedelta(seconds=lost_after))
     sent = 0
-    for job_id in PullJob.objects.filter(
-        state=PullJob.State.QUEUED, dispatched_at__isnull=True, queued_at__lte=cutoff
-    ).values_list("pk", flat=True):
+    for job_id in PullJob.objects.filter(waiting, state=PullJob.State.QUEUED).values_list("pk", flat=True):
         sent += dispatch(job_id)
     return sent
 

@@ -288,6 +288,8 @@ class PullJob(models.Model):
     digest = models.CharField(max_length=200, blank=True)
     platform = models.CharField(max_length=64, blank=True)
     attempt = models.PositiveIntegerField(default=0)
+    # One entry per attempt (number, worker, outcome, code, message, started_at, finished_at): see leases.py.
+    attempts = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     requested_by = models.ForeignKey(
@@ -356,6 +358,7 @@ class PullJob(models.Model):
             "digest": self.digest or None,
             "platform": self.platform or None,
             "attempt": self.attempt,
+            "attempts": self.attempts,
             "error": self.error,
             "queued_at": iso(self.queued_at),
             "started_at": iso(self.started_at),

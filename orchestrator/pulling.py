@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import docker
 import docker.auth
 
-from registries.errors import PullError, classify, classify_exception, scrub
+from registries.errors import PullError, classify, classify_exception, daemon_lost, registry_broke_off, scrub
 
 from .progress import ProgressFolder, Snapshot
 
@@ -85,6 +85,7 @@ def pull_once(
         raise _scrubbed(classify_exception(exc, reference, docker_host), secrets) from None
 
     stop = threading.Event()
+    # Why the watchdog (or the stream loop) cut the connection: "timeout", "cancelled" or "registry".
     why: list[str] = []
 
     def watchdog() -> None:
@@ -103,19 +104,38 @@ def pull_once(
     guard = threading.Thread(target=watchdog, name="pull-watchdog", daemon=True)
     guard.start()
     folder = ProgressFolder()
+    finished = False
+    broken_layer = ""
     try:
         for event in client._stream_helper(response, decode=True):
             if event.get("errorDetail") or event.get("error"):
                 detail = event.get("errorDetail") or {}
-                text = detail.get("message") or event.get("error") or "unknown error"
-                raise _scrubbed(classify(str(text), reference), secrets)
+                text = str(detail.get("message") or event.get("error") or "unknown error")
+                error = classify(text, reference)
+                if error.code == "unknown" and not _daemon_answers(client):
+                    # e.g. "context canceled" from a daemon that is shutting down
+                    error = daemon_lost(reference, docker_host, text)
+                raise _scrubbed(error, secrets)
+            status = str(event.get("status") or "")
+            if status.startswith("Retrying in"):
+                # The daemon lost the registry mid-layer and would retry on its own schedule (5, 10, 15 s...).
+                # End the attempt instead, so the instance's retry count and interval decide what happens next.
+                broken_layer = str(event.get("id") or "?")
+                why.append("registry")
+                _cut(response)
+                break
+            if status.startswith("Status:"):
+                # "Status: Downloaded newer image for ..." / "Status: Image is up to date for ...": the last line.
+                finished = True
             folder.feed(event)
             on_progress(folder.snapshot())
     except PullError:
         raise
     except Exception as exc:
         if why:
-            raise _stopped(why[0], reference) from None
+            raise _stopped(why[0], reference, broken_layer) from None
+        if not _daemon_answers(client):
+            raise daemon_lost(reference, docker_host, f"{type(exc).__name__}") from None
         raise _scrubbed(classify_exception(exc, reference, docker_host), secrets) from None
     finally:
         stop.set()
@@ -123,7 +143,16 @@ def pull_once(
         response.close()
     if why:
         # The cut can also look like a clean end of stream.
-        raise _stopped(why[0], reference)
+        raise _stopped(why[0], reference, broken_layer)
+    if not finished:
+        # A stream that stops without its final status line is not a pull that worked.
+        if not _daemon_answers(client):
+            raise daemon_lost(reference, docker_host, "the connection closed in the middle of the pull")
+        raise PullError(
+            "unknown",
+            f"The Docker daemon ended the pull of {reference} without saying it had finished. Pull again; if it "
+            "keeps happening, look at the daemon's log.",
+        )
     folder.finish()
     snapshot = folder.snapshot()
     pulled_platform, repo_digest = _inspect(client, reference)
@@ -132,9 +161,20 @@ def pull_once(
     )
 
 
-def _stopped(reason: str, reference: str) -> PullError:
+def _daemon_answers(client: docker.APIClient) -> bool:
+    """A quick /_ping: tells a daemon that went away from a pull that failed for another reason."""
+    try:
+        response = client._get(client._url("/_ping"), timeout=(3, 3))
+        return response.status_code == 200
+    except Exception:  # noqa: BLE001 - any failure to answer means it is not there
+        return False
+
+
+def _stopped(reason: str, reference: str, layer: str = "") -> PullError:
     if reason == "cancelled":
         return PullError("cancelled", f"The pull of {reference} was cancelled.")
+    if reason == "registry":
+        return registry_broke_off(reference, layer)
     return PullError(
         "timeout",
         f"The download of {reference} took longer than the Image Download Timeout allows. Raise the timeout "

@@ -13,7 +13,7 @@ import socket
 import time
 from datetime import timedelta
 
-from celery import shared_task
+from celery import current_task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -21,25 +21,34 @@ from registries.daemon import open_client
 from registries.errors import PullError
 from registries.reference import ReferenceError, parse_normalized
 
-from . import containers, jobs, registry_auth
+from . import containers, jobs, leases, registry_auth
 from .models import PullJob
 from .progress import Snapshot
 from .pulling import pull_once
 
 log = logging.getLogger(__name__)
 
-WORKER_NAME = f"{socket.gethostname()}"
-HEARTBEAT_EVERY = 5.0
+# After the n-th rate_limited answer in a row, wait interval * 2^(n-1), at most this long (or the
+# interval itself when that is longer): a registry that counts requests is not asked again and again.
+RATE_LIMIT_BACKOFF_CAP = 600.0
+
+
+def retry_delay(code: str, interval: float, rate_limited_in_a_row: int = 0) -> float:
+    """Seconds to wait before the next attempt: the instance's interval, doubled per rate_limited in a row."""
+    if code != "rate_limited" or rate_limited_in_a_row < 1:
+        return interval
+    doubled = interval * 2 ** min(rate_limited_in_a_row - 1, 30)
+    return min(doubled, max(interval, RATE_LIMIT_BACKOFF_CAP))
 
 
 class JobWriter:
-    """Throttled progress writes to one job row, plus the cancel flag and the heartbeat."""
+    """Throttled progress writes to the job row (fenced by the lease), and the cancel flag."""
 
-    def __init__(self, job_id: int, interval: float) -> None:
-        self.job_id = job_id
+    def __init__(self, lease: leases.Lease, interval: float) -> None:
+        self.lease = lease
+        self.job_id = lease.job_id
         self.interval = interval
         self.last_write = 0.0
-        self.last_beat = 0.0
         self.pending: Snapshot | None = None
         self.writes = 0
 
@@ -53,7 +62,7 @@ class JobWriter:
         if self.pending is None:
             return
         s = self.pending
-        PullJob.objects.filter(pk=self.job_id).update(
+        self.lease.update(
             progress=s.progress,
             bytes_done=s.bytes_done,
             bytes_total=s.bytes_total,
@@ -65,51 +74,61 @@ class JobWriter:
         )
         self.pending = None
         self.writes += 1
-        self.last_write = self.last_beat = time.monotonic()
+        self.last_write = time.monotonic()
 
     def cancel_requested(self) -> bool:
-        """Read the cancel flag; also keeps the heartbeat fresh while the stream is silent."""
-        now = time.monotonic()
-        query = PullJob.objects.filter(pk=self.job_id)
-        if now - self.last_beat >= HEARTBEAT_EVERY:
-            query.update(heartbeat_at=timezone.now())
-            self.last_beat = now
-        return bool(query.filter(cancel_requested=True).exists())
+        """True when the user asked to cancel, or when this worker no longer holds the job."""
+        if self.lease.lost.is_set():
+            return True
+        return PullJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
 
 
-def _claim(job_id: int) -> bool:
-    """Take the job atomically: a queued job, or a running one whose worker stopped beating."""
-    now = timezone.now()
-    fields = dict(state=PullJob.State.RUNNING, started_at=now, heartbeat_at=now, worker=WORKER_NAME)
-    if PullJob.objects.filter(pk=job_id, state=PullJob.State.QUEUED, cancel_requested=False).update(**fields):
-        return True
-    # A redelivered message after the worker died: take it over only if nobody is beating.
-    stale = now - timedelta(seconds=settings.PULL_STALE_AFTER_SECONDS)
-    return bool(
-        PullJob.objects.filter(pk=job_id, state=PullJob.State.RUNNING, heartbeat_at__lt=stale).update(**fields)
-    )
-
-
-def _finish(job_id: int, state: str, **fields) -> None:
-    PullJob.objects.filter(pk=job_id).update(state=state, finished_at=timezone.now(), **fields)
+def _worker_name() -> str:
+    request = getattr(current_task, "request", None)
+    return getattr(request, "hostname", None) or socket.gethostname()
 
 
 @shared_task(name="orchestrator.pull_image", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def pull_image(job_id: int) -> str:
-    if not _claim(job_id):
-        log.info("pull job %s is not waiting for a worker; nothing to do", job_id)
+    holder = leases.holder_token(_worker_name())
+    if not leases.claim(job_id, holder):
+        # A second delivery (redelivered after a worker died, re-sent by the sweeper, a double click):
+        # the job already has a worker, or has ended. Refusing it is what keeps one pull per job.
+        log.info("pull job %s: delivery refused, %s", job_id, leases.describe(job_id))
         return "skipped"
+    lease = leases.Lease(job_id, holder)
+    lease.start()
+    try:
+        return _run_pull(job_id, lease)
+    except Exception:
+        log.exception("pull job %s: internal error", job_id)
+        lease.end_attempt(
+            "failed",
+            "unknown",
+            "The worker hit an internal error.",
+            state=PullJob.State.FAILED,
+            error_code="unknown",
+            error_message="The worker hit an internal error while pulling; its log has the details. Pull again.",
+        )
+        return "failed"
+    finally:
+        lease.stop()
+
+
+def _run_pull(job_id: int, lease: leases.Lease) -> str:
     job = PullJob.objects.select_related("instance").get(pk=job_id)
     instance = job.instance
     registry = _registry_host(job.reference)
-    writer = JobWriter(job_id, settings.PULL_PROGRESS_WRITE_INTERVAL)
+    writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
     retries = instance.download_retries
     interval = instance.download_retry_interval / 1000
     attempt = job.attempt
-    log.info("pull job %s: %s on %s", job_id, job.reference, settings.DOCKER_HOST)
+    rate_limited_in_a_row = 0
+    log.info("pull job %s: %s on %s (%s)", job_id, job.reference, settings.DOCKER_HOST, lease.holder)
     while True:
         attempt += 1
-        PullJob.objects.filter(pk=job_id).update(attempt=attempt, message=f"Attempt {attempt}: contacting the registry")
+        if not lease.begin_attempt(attempt, f"Attempt {attempt}: contacting the registry"):
+            return _lost(job_id, lease)
         try:
             deadline = time.monotonic() + instance.download_timeout
             # Per attempt: an ECR password from AWS may need renewing between two attempts.
@@ -131,25 +150,37 @@ def pull_image(job_id: int) -> str:
                 client.close()
         except PullError as error:
             writer.flush()
-            if error.code == "cancelled":
-                _finish(job_id, PullJob.State.CANCELLED, message=error.message)
+            if lease.lost.is_set():
+                return _lost(job_id, lease)
+            if error.code == "cancelled" or writer.cancel_requested():
+                lease.end_attempt("cancelled", "cancelled", error.message, state=PullJob.State.CANCELLED,
+                                  message=f"Cancelled during attempt {attempt}")
+                log.info("pull job %s cancelled", job_id)
                 return "cancelled"
             more = retries == 0 or attempt <= retries
-            if not error.retryable or not more or writer.cancel_requested():
-                _finish(job_id, PullJob.State.FAILED, error_code=error.code, error_message=error.message,
-                        message=f"Failed after {attempt} attempt{'s' if attempt > 1 else ''}")
+            if not error.retryable or not more:
+                lease.end_attempt("failed", error.code, error.message, state=PullJob.State.FAILED,
+                                  error_code=error.code, error_message=error.message,
+                                  message=f"Failed after {attempt} attempt{'s' if attempt > 1 else ''}")
                 log.info("pull job %s failed: %s", job_id, error.code)
                 return "failed"
-            log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, attempt, error.code, interval)
-            PullJob.objects.filter(pk=job_id).update(
-                message=f"Attempt {attempt} failed ({error.code}): {error.message} Retrying in {interval:g} s."[:500]
-            )
-            if _wait_or_cancel(writer, interval):
-                _finish(job_id, PullJob.State.CANCELLED, message="Cancelled between two attempts")
+            rate_limited_in_a_row = rate_limited_in_a_row + 1 if error.code == "rate_limited" else 0
+            delay = retry_delay(error.code, interval, rate_limited_in_a_row)
+            log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, attempt, error.code, delay)
+            lease.end_attempt("failed", error.code, error.message, message=(
+                f"Attempt {attempt} failed ({error.code}): {error.message} Retrying in {delay:g} s.")[:500])
+            if _wait_or_cancel(writer, delay):
+                if lease.lost.is_set():
+                    return _lost(job_id, lease)
+                lease.update(state=PullJob.State.CANCELLED, finished_at=timezone.now(),
+                             message="Cancelled between two attempts")
+                log.info("pull job %s cancelled", job_id)
                 return "cancelled"
             continue
         snapshot = outcome.snapshot
         writer.progress(snapshot, force=True)
+        if not lease.end_attempt("succeeded", note="Image is up to date" if outcome.up_to_date else "Pulled"):
+            return _lost(job_id, lease)
         pulled = dict(
             progress=100,
             digest=outcome.digest or "",
@@ -161,6 +192,12 @@ def pull_image(job_id: int) -> str:
         log.info("pull job %s pulled: %s", job_id, outcome.digest)
         # Kura runs the container next; the job ends there (succeeded only once it runs).
         return containers.finish_pull(job_id, pulled)
+
+
+def _lost(job_id: int, lease: leases.Lease) -> str:
+    log.warning("pull job %s: %s no longer holds it (%s); stopped without writing", job_id, lease.holder,
+                leases.describe(job_id))
+    return "lost"
 
 
 def _registry_host(reference: str) -> str:
@@ -181,28 +218,26 @@ def _wait_or_cancel(writer: JobWriter, seconds: float) -> bool:
 
 @shared_task(name="orchestrator.sweep_pulls", ignore_result=True)
 def sweep_pulls() -> dict:
-    """Find pulls whose worker is gone, and queued pulls the broker never got."""
+    """Find pulls whose worker is gone, and queued pulls the broker never got (for a manual run)."""
     return sweep()
 
 
 def sweep(stale_after: float | None = None) -> dict:
+    """One round of the sweeper (orchestrator.sweeper runs it in every worker).
+
+    Running jobs whose worker stopped beating are requeued within their retry
+    budget, else failed as interrupted; queued jobs the broker never got, or
+    whose message it lost (a Redis restart), are sent again.
+    """
     stale_after = settings.PULL_STALE_AFTER_SECONDS if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=stale_after)
-    interrupted = requeued = 0
-    for job in PullJob.objects.filter(state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff).select_related("instance"):
-        retries = job.instance.download_retries
-        budget_left = retries == 0 or job.attempt <= retries
-        if budget_left and not job.cancel_requested:
-            # Back to queued: the next worker continues with the next attempt number.
-            if PullJob.objects.filter(pk=job.pk, state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff).update(
-                state=PullJob.State.QUEUED, dispatched_at=None, worker="",
-                message=f"Attempt {job.attempt} was interrupted: its worker stopped. Queued again.",
-            ):
-                requeued += 1
-        elif PullJob.objects.filter(pk=job.pk, state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff).update(
-            state=PullJob.State.FAILED, finished_at=timezone.now(), error_code="interrupted",
-            error_message="The worker running this pull stopped and the retry budget is used up. Pull again.",
-        ):
-            interrupted += 1
-    sent = jobs.redispatch_waiting()
-    return {"interrupted": interrupted, "requeued": requeued, "dispatched": sent}
+    counts = {"requeued": 0, "interrupted": 0, "cancelled": 0}
+    stale = PullJob.objects.filter(state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    for job_id in list(stale):
+        outcome = leases.release_stale(job_id, stale_after)
+        if outcome == "failed":
+            counts["interrupted"] += 1
+        elif outcome is not None:
+            counts[outcome] += 1
+    counts["dispatched"] = jobs.redispatch_waiting(lost_after=stale_after)
+    return counts

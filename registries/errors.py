@@ -71,8 +71,9 @@ def classify(text: str, reference: str) -> PullError:
     if "toomanyrequests" in lowered or "too many requests" in lowered or "rate limit" in lowered:
         return PullError(
             "rate_limited",
-            f"{host} refused the pull because of its rate limit (toomanyrequests). Docker Hub limits anonymous "
-            "pulls per address; set a registry username and access token to raise the limit, or wait and retry.",
+            f"{host} refused the pull: too many requests (toomanyrequests). Docker Hub limits anonymous pulls "
+            "per IP address, and pulls made with an account's credentials have a higher limit: set the "
+            "Authentication Username and an access token as Password, or wait and pull again.",
         )
     if (
         "unauthorized" in lowered
@@ -116,15 +117,19 @@ def classify(text: str, reference: str) -> PullError:
             "i/o timeout",
             "dial tcp",
             "connection reset",
+            "broken pipe",
+            "no route to host",
             "tls handshake",
             "unexpected eof",
+            "context deadline exceeded",
+            "client.timeout exceeded",
             "server misbehaving",
             "network is unreachable",
             "503 service unavailable",
             "502 bad gateway",
             "x509:",
         )
-    ):
+    ) or _ends_in_eof(lowered):
         return PullError(
             "registry_unreachable",
             f"The Docker daemon could not reach the registry {host}: {_short(text)}. Check the address, "
@@ -133,6 +138,33 @@ def classify(text: str, reference: str) -> PullError:
     if "invalid reference format" in lowered:
         return PullError("invalid_reference", f"The Docker daemon refused the reference {reference}: {_short(text)}")
     return PullError("unknown", f"The pull of {reference} failed: {_short(text)}")
+
+
+def _ends_in_eof(lowered: str) -> bool:
+    # Go's io.EOF: the registry (or something in front of it) closed the connection without an answer,
+    # e.g. 'Get "http://10.0.0.5:5000/v2/": EOF'.
+    return lowered.rstrip().endswith(": eof")
+
+
+def registry_broke_off(reference: str, layer: str) -> PullError:
+    """The daemon lost the registry in the middle of a layer download (it announced a retry)."""
+    host = _host_of(reference)
+    return PullError(
+        "registry_unreachable",
+        f"The connection to the registry {host} broke off while the Docker daemon was downloading layer "
+        f"{layer}. Check the gateway's network and that the registry is up; the pull is tried again as the "
+        "download retry settings say.",
+    )
+
+
+def daemon_lost(reference: str, docker_host: str, detail: str = "") -> PullError:
+    """The daemon went away (stopped or restarting) while it was pulling."""
+    because = f" ({_short(detail)})" if detail else ""
+    return PullError(
+        "daemon_unreachable",
+        f"The Docker daemon at {docker_host} stopped answering while it was pulling {reference}{because}. "
+        "Check that Docker is running on the gateway; the pull is tried again as the download retry settings say.",
+    )
 
 
 def classify_exception(exc: BaseException, reference: str, docker_host: str) -> PullError:
@@ -157,7 +189,9 @@ def classify_exception(exc: BaseException, reference: str, docker_host: str) -> 
             f"The Docker daemon at {docker_host} cannot be reached ({_short(str(exc))}). Check that Docker is "
             "running on the gateway and that the worker may use its socket.",
         )
-    return PullError("unknown", f"The pull of {reference} failed unexpectedly: {type(exc).__name__}: {_short(str(exc))}")
+    return PullError(
+        "unknown", f"The pull of {reference} failed unexpectedly: {type(exc).__name__}: {_short(str(exc))}"
+    )
 
 
 def _short(text: str, limit: int = 300) -> str:
