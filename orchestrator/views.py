@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from registries.ecr import describe_expiry
+
 from . import containers, jobs
 from .forms import ContainerInstanceForm
 from .health import health_report
@@ -203,7 +205,12 @@ def registry_check(request):
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items() if field != "name"}
         message = " ".join(" ".join(messages_) for messages_ in errors.values()) or "The form has errors."
         return JsonResponse({"error": {"code": "invalid_reference", "message": message}, "fields": errors}, status=400)
-    return JsonResponse(result.as_json())
+    data = result.as_json()
+    # A pasted ECR password says when it stops working, before anything is saved.
+    if form.password_expiry is not None:
+        data["password_expires_at"] = form.password_expiry.isoformat()
+        data["password_note"] = f"The ECR password {describe_expiry(form.password_expiry)}."
+    return JsonResponse(data)
 
 
 @require_GET

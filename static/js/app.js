@@ -113,6 +113,7 @@
             (ok ? "\u2714 Access works. " : "\u26a0 Access works, but no variant for this gateway. ") +
             "Digest " + body.digest + " (" + body.media_type + "). Platforms: " + body.platforms.join(", ") +
             ". This gateway: " + body.gateway_platform + "."));
+          if (body.password_note) { out.appendChild(line("form-text", body.password_note)); }
         })
         .catch(function () { out.replaceChildren(line("text-danger", "The check could not run; try again.")); })
         .finally(function () { button.disabled = false; });
