@@ -56,6 +56,17 @@ test-browser: venv-dev
 	bash tests/stack/install.sh
 	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
+# Benchmarks on the real stack (bench/): the console against `docker pull`, the progress
+# pipeline, status endpoints at scale. Full run -> bench/results/latest.{md,json};
+# quick run (what the test suite checks) -> bench/results/quick-latest.{md,json}, not committed.
+bench: venv
+	bash tests/stack/install.sh
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-quick: venv
+	bash tests/stack/install.sh
+	$(PY) -m bench.run --quick $(BENCH_ARGS)
+
 lint: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,203 @@
+"""``python -m bench.run [--quick]``: measure the console against ``docker pull`` on the real stack.
+
+Starts the stack of tests/stack, gunicorn and a Celery worker in a fresh work
+directory, measures the figures of issue 9, stops everything, and writes
+``<out>/<prefix>.json`` and ``<out>/<prefix>.md``. A full run writes
+``bench/results/latest.*`` (committed, quoted by the README); ``--quick`` (a
+small image, fewer runs and rows; what the test suite runs) writes
+``bench/results/quick-latest.*`` (ignored by git). Exit status 0 when the run
+completed, whether or not every target was met; 2 when it could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from .report import REPO, Figure, git_commit, machine_info, write_reports
+
+RESULTS = REPO / "bench" / "results"
+GROUPS = {"pulls", "concurrent", "progress", "status"}
+
+
+@dataclass
+class Config:
+    layers: int
+    layer_mb: int
+    runs: int
+    uptodate_runs: int
+    concurrent_images: int
+    concurrent_layers: int
+    concurrent_layer_mb: int
+    concurrent_rounds: int
+    events: int
+    paced_seconds: float
+    small_instances: int
+    large_instances: int
+    status_requests: int
+
+
+FULL = Config(
+    layers=5,
+    layer_mb=50,
+    runs=5,
+    uptodate_runs=5,
+    concurrent_images=8,
+    concurrent_layers=2,
+    concurrent_layer_mb=16,
+    concurrent_rounds=3,
+    events=100_000,
+    paced_seconds=10,
+    small_instances=100,
+    large_instances=10_000,
+    status_requests=200,
+)
+QUICK = Config(
+    layers=2,
+    layer_mb=4,
+    runs=2,
+    uptodate_runs=2,
+    concurrent_images=8,
+    concurrent_layers=1,
+    concurrent_layer_mb=2,
+    concurrent_rounds=1,
+    events=100_000,
+    paced_seconds=3,
+    small_instances=100,
+    large_instances=1_000,
+    status_requests=50,
+)
+CONDITIONS = (
+    "Everything runs on one machine: the sandboxed dockerd (vfs storage driver: every layer is a full copy on "
+    "disk), the registry on loopback, Redis, gunicorn, the worker and this harness. Figures from a shared or busy "
+    "machine are noisy; compare runs made under the same conditions."
+)
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small image, fewer runs and rows (about a minute)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"report directory (default {RESULTS})")
+    parser.add_argument("--prefix", help="report file name without extension (default latest / quick-latest)")
+    parser.add_argument("--runs", type=int, help="runs of each pull figure (default 5, quick 2)")
+    parser.add_argument("--worker-concurrency", type=int, help="celery worker -c (default: as deployed, CPU count)")
+    parser.add_argument("--work-dir", type=Path, help="where the stack and database live (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) after the run")
+    parser.add_argument(
+        "--only",
+        default=",".join(sorted(GROUPS)),
+        help="comma-separated groups to measure, for diagnosis: pulls (figures 1, 2, 6), concurrent (5), "
+        "progress (3), status (4); the test suite and the committed report use all",
+    )
+    args = parser.parse_args(argv)
+
+    config = QUICK if args.quick else FULL
+    only = {group.strip() for group in args.only.split(",") if group.strip()}
+    if not only or only - GROUPS:
+        parser.error(f"--only takes some of {', '.join(sorted(GROUPS))}")
+    if args.runs:
+        config = dataclasses.replace(config, runs=args.runs, uptodate_runs=args.runs)
+    prefix = args.prefix or ("quick-latest" if args.quick else "latest")
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-"))
+    command = "make bench-quick" if args.quick else "make bench"
+    started = time.monotonic()
+    failed = False
+    try:
+        figures, machine = measure(config, work_dir, args.worker_concurrency, only)
+    except Exception:  # noqa: BLE001 - report what broke, keep the logs
+        traceback.print_exc()
+        log(f"benchmark failed; logs kept in {work_dir / 'logs'}")
+        failed = True
+    finally:
+        if not failed and not args.keep and args.work_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    if failed:
+        return 2
+    meta = {
+        "mode": "quick" if args.quick else "full",
+        "command": command,
+        "commit": git_commit(),
+        "seconds": round(time.monotonic() - started, 1),
+        "conditions": CONDITIONS,
+        "groups": sorted(only),
+        "worker_concurrency": args.worker_concurrency or "default (CPU count)",
+    }
+    json_path, md_path = write_reports(figures, args.out, prefix, machine, meta)
+    log("")
+    for figure in figures:
+        log(figure.line())
+    met = sum(figure.met for figure in figures)
+    log(f"\n{met} of {len(figures)} targets met in {meta['seconds']} s; reports: {json_path} {md_path}")
+    return 0
+
+
+def measure(
+    config: Config, work_dir: Path, worker_concurrency: int | None, only: set[str] = GROUPS
+) -> tuple[list[Figure], dict]:
+    from .harness import Bench
+    from .pulls import PullConfig, cold_and_uptodate, concurrent
+
+    pull_config = PullConfig(
+        layers=config.layers,
+        layer_mb=config.layer_mb,
+        runs=config.runs,
+        uptodate_runs=config.uptodate_runs,
+        concurrent_images=config.concurrent_images,
+        concurrent_layers=config.concurrent_layers,
+        concurrent_layer_mb=config.concurrent_layer_mb,
+        concurrent_rounds=config.concurrent_rounds,
+    )
+    figures: list[Figure] = []
+    with Bench(work_dir, worker_concurrency=worker_concurrency, log=log) as bench:
+        machine = machine_info(bench.docker_versions())
+        if "pulls" in only:
+            log("figures 1, 2, 6: cold and up-to-date pulls, first progress")
+            figures += cold_and_uptodate(bench, pull_config, log)
+        if "concurrent" in only:
+            log("figure 5: concurrent pulls")
+            figures.append(concurrent(bench, pull_config, log))
+        # The rest needs no worker; stopping it keeps its sweeper away from the rows made below.
+        bench.stop_worker()
+        from .progress import progress_pipeline
+        from .status import status_endpoints
+
+        if "progress" in only:
+            log("figure 3: progress pipeline")
+            figures += progress_pipeline(config.events, config.paced_seconds, log)
+        if "status" in only:
+            log("figure 4: status endpoints at scale")
+            figures += status_endpoints(
+                bench, config.small_instances, config.large_instances, config.status_requests, log
+            )
+    order = [
+        "pull_overhead_ratio",
+        "uptodate_pull_ratio",
+        "uptodate_pull_extra_ms",
+        "progress_events_per_s",
+        "progress_writes_per_job_s",
+        "status_json_p95_ms",
+        "instance_list_p95_ms",
+        "status_json_queries",
+        "instance_list_queries",
+        "concurrent_pull_ratio",
+        "first_progress_ms",
+    ]
+    figures.sort(key=lambda f: order.index(f.name) if f.name in order else len(order))
+    return figures, machine
+
+
+if __name__ == "__main__":
+    sys.exit(main())
