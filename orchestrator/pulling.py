@@ -72,17 +72,7 @@ def pull_once(
     if platform:
         params["platform"] = platform
     remaining = max(1.0, deadline - time.monotonic())
-    try:
-        response = client._post(
-            client._url("/images/create"),
-            params=params,
-            headers=headers,
-            stream=True,
-            timeout=(CONNECT_TIMEOUT, remaining),
-        )
-        client._raise_for_status(response)
-    except Exception as exc:
-        raise _scrubbed(classify_exception(exc, reference, docker_host), secrets) from None
+    response = _start(client, params, headers, remaining, deadline, should_cancel, reference, docker_host, secrets)
 
     stop = threading.Event()
     # Why the watchdog (or the stream loop) cut the connection: "timeout", "cancelled" or "registry".
@@ -159,6 +149,53 @@ def pull_once(
     return PullOutcome(
         snapshot=snapshot, digest=folder.digest or repo_digest, platform=pulled_platform, up_to_date=folder.up_to_date
     )
+
+
+def _start(client, params, headers, read_timeout, deadline, should_cancel, reference, docker_host, secrets):
+    """POST /images/create and wait for the daemon's first answer, watching the deadline and the cancel flag.
+
+    The daemon answers only once it has asked the registry for the manifest,
+    which can take long with a slow or silent registry. The request runs in a
+    helper thread so a cancel need not wait for it; an answer that arrives after
+    we gave up is closed at once, which makes the daemon drop the pull.
+    """
+    done = threading.Event()
+    abandoned = threading.Event()
+    box: dict = {}
+
+    def post() -> None:
+        try:
+            response = client._post(
+                client._url("/images/create"),
+                params=params,
+                headers=headers,
+                stream=True,
+                timeout=(CONNECT_TIMEOUT, read_timeout),
+            )
+            try:
+                client._raise_for_status(response)
+            except Exception:
+                response.close()
+                raise
+            box["response"] = response
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+            if abandoned.is_set() and "response" in box:
+                box["response"].close()
+
+    threading.Thread(target=post, name="pull-request", daemon=True).start()
+    while not done.wait(WATCHDOG_PERIOD):
+        reason = "timeout" if time.monotonic() >= deadline else "cancelled" if should_cancel() else None
+        if reason is not None:
+            abandoned.set()
+            if done.is_set() and "response" in box:  # it arrived just now
+                box["response"].close()
+            raise _stopped(reason, reference)
+    if "error" in box:
+        raise _scrubbed(classify_exception(box["error"], reference, docker_host), secrets) from None
+    return box["response"]
 
 
 def _daemon_answers(client: docker.APIClient) -> bool:

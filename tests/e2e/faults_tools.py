@@ -9,9 +9,11 @@ the tests can assert on it.
   connections, changeable at any time), reset every live connection at once
   (:meth:`TcpProxy.cut_all`), and counts live connections so a test can see the
   daemon let go of a pull.
-* :class:`RateLimitedRegistry` speaks just enough of the registry API v2: ``/v2/``
-  answers 200, everything else ``429 TOOMANYREQUESTS`` with the JSON error body
-  Docker Hub sends, and every request is recorded with its time.
+* :class:`FakeRegistry` speaks just enough of the registry API v2: ``/v2/``
+  answers 200, and every repository request gets ``429 TOOMANYREQUESTS`` with
+  the JSON error body Docker Hub sends (``answer="429"``), or no answer at all
+  until the fake is closed (``answer="hang"``: a registry that accepts and then
+  goes silent). Every request is recorded with its time.
 """
 
 from __future__ import annotations
@@ -219,13 +221,15 @@ class _Seen:
 
 
 @dataclass
-class RateLimitedRegistry:
-    """A registry that answers every repository request with 429 TOOMANYREQUESTS, as Docker Hub does."""
+class FakeRegistry:
+    """A registry whose repository requests get 429 TOOMANYREQUESTS (as from Docker Hub), or hang."""
 
+    answer: str = "429"
     requests: list[_Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         registry = self
+        self._closing = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -244,6 +248,9 @@ class RateLimitedRegistry:
                 registry.requests.append(_Seen(time.monotonic(), self.command, self.path))
                 if self.path in ("/v2", "/v2/"):
                     self._answer(200, {})
+                elif self.path.startswith("/v2/") and registry.answer == "hang":
+                    registry._closing.wait(120)
+                    self.close_connection = True
                 elif self.path.startswith("/v2/"):
                     self._answer(429, TOO_MANY)
                 else:
@@ -266,11 +273,12 @@ class RateLimitedRegistry:
         """Requests for manifests or blobs (not the /v2/ ping)."""
         return [seen for seen in self.requests if seen.path.rstrip("/") != "/v2"]
 
-    def __enter__(self) -> RateLimitedRegistry:
+    def __enter__(self) -> FakeRegistry:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -34,7 +34,7 @@ from tests.stack import (
     stop_registry,
 )
 
-from .faults_tools import RateLimitedRegistry, TcpProxy
+from .faults_tools import FakeRegistry, TcpProxy
 from .helpers import docker_client, image_present, make_instance, wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -393,7 +393,7 @@ def test_a_connection_reset_mid_download_is_retried_and_the_pull_finishes(stack,
 
 
 def test_a_429_from_the_registry_is_rate_limited_with_backoff_and_advice(stack, worker):
-    with RateLimitedRegistry() as hub:
+    with FakeRegistry("429") as hub:
         instance = ContainerInstance.objects.create(
             name="faults-rate-limited",
             enabled=False,
@@ -518,4 +518,28 @@ def test_a_running_pull_is_cancelled_from_its_page_and_the_worker_is_free_again(
     following, _ = queue_pull(make_instance(stack, "busybox", enabled=False))
     following = wait_for_job(following.pk, timeout=60)
     assert following.state == "succeeded", following.as_json()
+    assert_nothing_left_active()
+
+
+def test_a_pull_waiting_on_a_silent_registry_can_be_cancelled_too(stack, worker, operator_client):
+    with FakeRegistry("hang") as silent:
+        instance = ContainerInstance.objects.create(
+            name=f"faults-silent-{time.monotonic_ns()}",
+            enabled=False,
+            image_name=f"{silent.address}/team/app",
+            image_tag="1.0",
+            registry_url=silent.address,
+            download_retries=3,
+            download_timeout=120,
+        )
+        job, _ = queue_pull(instance)
+        # The daemon asked for the manifest and waits; it has not answered the worker yet.
+        wait_until(lambda: silent.repository_requests() and row(job.pk).state == "running", 30, "the silent wait")
+        asked = time.monotonic()
+        assert operator_client.post(reverse("pull-cancel", args=[job.pk])).status_code == 302
+        job = wait_for_job(job.pk, timeout=15)
+        assert time.monotonic() - asked < 5
+    assert job.state == "cancelled", job.as_json()
+    assert job.attempt == 1 and job.attempts[-1]["outcome"] == "cancelled"
+    wait_for_log(worker, f"pull job {job.pk} cancelled", 10)
     assert_nothing_left_active()
