@@ -136,9 +136,10 @@ class WriteCounter:
 
 
 def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: float | None) -> dict[str, Any]:
+    """One job through the worker's pull path, as ``orchestrator.tasks.pull_image`` drives it."""
     from django.conf import settings
-    from django.utils import timezone
 
+    from orchestrator import leases
     from orchestrator.models import ContainerInstance, PullJob
     from orchestrator.pulling import pull_once
     from orchestrator.tasks import JobWriter
@@ -146,24 +147,33 @@ def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: 
     instance = ContainerInstance.objects.create(
         name=f"replay-{time.monotonic_ns()}", image_name=REFERENCE.rsplit(":", 1)[0], image_tag="1"
     )
-    job = PullJob.objects.create(
-        instance=instance, reference=REFERENCE, state=PullJob.State.RUNNING, started_at=timezone.now(), attempt=1
-    )
-    writer = JobWriter(job.pk, settings.PULL_PROGRESS_WRITE_INTERVAL)
+    job = PullJob.objects.create(instance=instance, reference=REFERENCE)
     counter.count, counter.active = 0, True
     started = time.perf_counter()
-    outcome = pull_once(
-        ReplayDaemon(events, paced_seconds),
-        REFERENCE,
-        auth_config=None,
-        deadline=time.monotonic() + 3600,
-        on_progress=writer.progress,
-        should_cancel=writer.cancel_requested,
-        docker_host="replay",
-    )
-    writer.progress(outcome.snapshot, force=True)  # as pull_image does when the stream ends
-    elapsed = time.perf_counter() - started
-    counter.active = False
+    holder = leases.holder_token("bench-replay")
+    if not leases.claim(job.pk, holder):
+        raise RuntimeError(f"could not claim the replay job: {leases.describe(job.pk)}")
+    lease = leases.Lease(job.pk, holder)
+    lease.start()  # the heartbeat thread: its writes count too
+    try:
+        lease.begin_attempt(1, "Attempt 1: contacting the registry")
+        writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
+        outcome = pull_once(
+            ReplayDaemon(events, paced_seconds),
+            REFERENCE,
+            auth_config=None,
+            deadline=time.monotonic() + 3600,
+            on_progress=writer.progress,
+            should_cancel=writer.cancel_requested,
+            docker_host="replay",
+        )
+        writer.progress(outcome.snapshot, force=True)  # as pull_image does when the stream ends
+        elapsed = time.perf_counter() - started
+        counter.active = False
+        lease.end_attempt("succeeded", state=PullJob.State.SUCCEEDED, progress=100)
+    finally:
+        counter.active = False
+        lease.stop()
     row = PullJob.objects.get(pk=job.pk)
     if row.progress != 100 or row.layers_done != row.layers_total or not row.layers:
         raise RuntimeError(f"the replay did not fold to a finished pull: {row.as_json()}")
@@ -234,7 +244,8 @@ def progress_pipeline(events: int, paced_seconds: float, log) -> list[Figure]:
             op="<=",
             limit=5,
             note=f"The same stream paced over {paced_seconds:g} s ({events / paced_seconds:,.0f} events/s); every "
-            "INSERT/UPDATE/DELETE counted (progress writes, the watchdog's heartbeat, the final write).",
+            "write statement counted, between the claim and the last progress write: the claim, the attempt "
+            "entry, progress writes, the lease's heartbeat thread.",
             detail={
                 **common,
                 "elapsed_s": round(paced["elapsed_s"], 3),
