@@ -244,9 +244,10 @@ class Lease:
                     log.warning("pull job %s: heartbeat not written: %s", self.job_id, exc)
                     continue
                 if not alive:
-                    if not self._stop.is_set():
+                    self.lost.set()
+                    ended = not PullJob.objects.filter(pk=self.job_id, state__in=PullJob.ACTIVE_STATES).exists()
+                    if not self._stop.is_set() and not ended:
                         log.warning("pull job %s: no longer held by %s; stopping its pull", self.job_id, self.holder)
-                        self.lost.set()
                     return
         finally:
             connection.close()

@@ -225,6 +225,7 @@ def test_a_killed_pool_process_s_pull_is_redelivered_at_once_and_finished(stack,
         stop_worker(pool)
 
     assert job.state == "succeeded", job.as_json()
+    assert job.error_code == ""
     assert job.attempt == 2
     first, second = job.attempts
     assert first["outcome"] == "interrupted" and "process ended" in first["message"]
@@ -285,6 +286,7 @@ def test_a_save_while_redis_is_down_waits_for_the_task_queue_and_runs_when_it_is
 
     job = wait_for_job(job.pk, timeout=60)
     assert job.state == "succeeded", (job.as_json(), job.error_message)
+    assert job.error_code == ""
     assert job.dispatched_at is not None
     assert job.attempt == 1 and len(job.attempts) == 1
     ran_after = (job.started_at - job.queued_at).total_seconds()
@@ -294,6 +296,7 @@ def test_a_save_while_redis_is_down_waits_for_the_task_queue_and_runs_when_it_is
     # The message Redis lost: the sweeper sends the job again once it has waited PULL_STALE_AFTER_SECONDS.
     lost = wait_for_job(lost.pk, timeout=60)
     assert lost.state == "succeeded", lost.as_json()
+    assert lost.error_code == ""
     assert lost.attempt == 1 and len(lost.attempts) == 1
     assert_nothing_left_active()
 
@@ -319,6 +322,7 @@ def test_a_daemon_restart_in_the_middle_of_a_pull_is_retried_and_the_pull_finish
     job = wait_for_job(job.pk, timeout=120)
 
     assert job.state == "succeeded", job.as_json()
+    assert job.error_code == ""
     assert 2 <= job.attempt <= 31
     failed = job.attempts[:-1]
     assert failed and all(a["outcome"] == "failed" for a in failed)
@@ -369,7 +373,7 @@ def test_a_registry_stopped_mid_download_fails_with_registry_unreachable_after_t
     assert_nothing_left_active()
 
 
-def test_a_connection_reset_mid_download_is_retried_and_the_pull_finishes(stack, worker, proxy):
+def test_a_connection_reset_mid_download_is_retried_and_the_pull_finishes(stack, worker, proxy, operator_client):
     proxy.rate = 1 * MIB
     job, _ = queue_pull(through(proxy, stack, download_retries=2, download_retry_interval=300))
     wait_until(lambda: downloading(job.pk), 30, "the download to start")
@@ -377,6 +381,7 @@ def test_a_connection_reset_mid_download_is_retried_and_the_pull_finishes(stack,
     proxy.rate = None
     job = wait_for_job(job.pk, timeout=60)
     assert job.state == "succeeded", job.as_json()
+    assert job.error_code == ""
     assert job.attempt == 2
     first, second = job.attempts
     assert first["outcome"] == "failed" and first["code"] == "registry_unreachable"
@@ -385,6 +390,10 @@ def test_a_connection_reset_mid_download_is_retried_and_the_pull_finishes(stack,
     # The retry waited the instance's interval (300 ms), not the daemon's own 5 s.
     gap = (when(second["started_at"]) - when(first["finished_at"])).total_seconds()
     assert 0.25 <= gap < 3, gap
+    # The history is on the status page and in the JSON.
+    page = operator_client.get(reverse("pull-detail", args=[job.pk])).content.decode()
+    assert 'id="pull-attempts"' in page and "registry_unreachable" in page and "broke off" in page
+    assert operator_client.get(reverse("pull-json", args=[job.pk])).json()["attempts"] == job.attempts
     assert image_present(stack, job.reference)
     assert_nothing_left_active()
 
@@ -485,6 +494,7 @@ def test_two_pull_clicks_at_once_make_one_pull_and_a_second_delivery_is_refused(
     job = wait_for_job(job.pk, timeout=60)
 
     assert job.state == "succeeded", job.as_json()
+    assert job.error_code == ""
     assert job.attempt == 1 and len(job.attempts) == 1
     assert PullJob.objects.filter(instance=instance).count() == 1
     assert_nothing_left_active()
@@ -540,6 +550,7 @@ def test_a_pull_waiting_on_a_silent_registry_can_be_cancelled_too(stack, worker,
         job = wait_for_job(job.pk, timeout=15)
         assert time.monotonic() - asked < 5
     assert job.state == "cancelled", job.as_json()
+    assert job.error_code == ""
     assert job.attempt == 1 and job.attempts[-1]["outcome"] == "cancelled"
     wait_for_log(worker, f"pull job {job.pk} cancelled", 10)
     assert_nothing_left_active()
