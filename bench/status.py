@@ -148,7 +148,7 @@ def status_endpoints(bench, small: int, large: int, requests: int, log) -> list[
     return [
         Figure(
             name="status_json_p95_ms",
-            title=f"/pulls/<pk>.json p95 at {high['jobs']:,} pulls",
+            title=f"`/pulls/<pk>.json` p95 at {high['jobs']:,} pulls",
             value=high["json_p95_ms"],
             unit="ms",
             op="<=",
@@ -170,7 +170,7 @@ def status_endpoints(bench, small: int, large: int, requests: int, log) -> list[
         ),
         Figure(
             name="status_json_queries",
-            title="SQL queries per /pulls/<pk>.json",
+            title="SQL queries per `/pulls/<pk>.json`",
             value=high["json_queries"],
             unit="queries",
             op="<=",
