@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # The heartbeat beats at least this often, and three times per stale period.
 HEARTBEAT_MAX_SECONDS = 5.0
+# Attempts kept in the history; with unlimited retries (0) an outage of a day would otherwise add thousands.
+HISTORY_LIMIT = 50
 
 
 def heartbeat_period() -> float:
@@ -287,6 +289,7 @@ class Lease:
                     "finished_at": None,
                 }
             )
+            del attempts[:-HISTORY_LIMIT]
 
         return self._edit(add, attempt=number, message=message[:500], heartbeat_at=now)
 

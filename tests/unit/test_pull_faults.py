@@ -191,3 +191,16 @@ def test_a_redelivery_takes_over_at_once_from_a_process_that_ended(job):
     job.refresh_from_db()
     assert job.worker == "next@host pid 2 on elsewhere #2" and job.state == "running"
     assert job.attempts[0]["outcome"] == "interrupted" and "process ended" in job.attempts[0]["message"]
+
+
+def test_the_history_keeps_the_latest_attempts_of_an_endless_retry(job):
+    holder = "a@host pid 1 #1"
+    assert leases.claim(job.pk, holder)
+    lease = leases.Lease(job.pk, holder)
+    for number in range(1, leases.HISTORY_LIMIT + 6):
+        assert lease.begin_attempt(number, f"Attempt {number}")
+        assert lease.end_attempt("failed", "daemon_unreachable", "down")
+    job.refresh_from_db()
+    assert len(job.attempts) == leases.HISTORY_LIMIT
+    assert job.attempts[-1]["number"] == job.attempt == leases.HISTORY_LIMIT + 5
+    assert job.attempts[0]["number"] == 6
