@@ -24,13 +24,13 @@ venv-dev: $(VENV)/.dev
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-# Web server and Celery worker (with the beat that sweeps stuck pulls) together;
+# Web server and Celery worker (whose sweeper thread finds stuck pulls) together;
 # Ctrl-C stops both. SQLite and the filesystem broker unless the environment says otherwise.
 run: migrate
 	$(PY) manage.py ensure_admin
 	@echo "Console on http://$(HOST):$(PORT)/  (Docker daemon: $${DOCKER_HOST:-unix:///var/run/docker.sock})"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A orchestrator worker -B -s var/celerybeat-schedule -Q $${CELERY_PULL_QUEUE:-pulls} -l info & \
+	$(VENV)/bin/celery -A orchestrator worker -Q $${CELERY_PULL_QUEUE:-pulls} -l info & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 

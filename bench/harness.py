@@ -5,7 +5,7 @@
 process for a SQLite database of its own, migrates it, collects static files,
 creates an operator account, and starts the console as it is deployed
 (docker-compose.yml): ``gunicorn orchestrator.wsgi --workers 2`` and ``celery -A
-orchestrator worker -B -Q pulls`` with DJANGO_DEBUG=0 and the Redis broker. The
+orchestrator worker -Q pulls`` with DJANGO_DEBUG=0 and the Redis broker. The
 docker CLI gets a private DOCKER_CONFIG and a ``docker login`` to the registry.
 Everything is stopped again by :meth:`Bench.close`.
 """
@@ -181,9 +181,6 @@ class Bench:
             "-A",
             "orchestrator",
             "worker",
-            "-B",
-            "-s",
-            str(self.data_dir / "celerybeat-schedule"),
             "-Q",
             "pulls",
             "-l",

@@ -57,7 +57,7 @@ def pull_once(
     *,
     auth_config: dict | None,
     deadline: float,
-    on_progress: Callable[[Snapshot], None],
+    on_progress: Callable[[Callable[[], Snapshot]], None],
     should_cancel: Callable[[], bool],
     docker_host: str,
     secrets: tuple[str, ...] = (),
@@ -118,7 +118,8 @@ def pull_once(
                 # "Status: Downloaded newer image for ..." / "Status: Image is up to date for ...": the last line.
                 finished = True
             folder.feed(event)
-            on_progress(folder.snapshot())
+            # The writer builds a snapshot only when a write is due (a few per second), not per event.
+            on_progress(folder.snapshot)
     except PullError:
         raise
     except Exception as exc:

@@ -275,7 +275,6 @@ CELERY_PULL_QUEUE = env("CELERY_PULL_QUEUE", "pulls")
 # Pulls whose worker died and queued pulls the broker never got are found by a
 # sweeper thread in every worker (orchestrator.sweeper, PULL_SWEEP_SECONDS), not
 # by beat: a beat task cannot travel while the broker is down.
-CELERY_BEAT_SCHEDULE = {}
 CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
 
 # --- Docker and pulls ---------------------------------------------------------

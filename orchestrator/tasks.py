@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from celery import current_task, shared_task
@@ -49,10 +50,11 @@ class JobWriter:
         self.job_id = lease.job_id
         self.interval = interval
         self.last_write = 0.0
-        self.pending: Snapshot | None = None
+        self.pending: Snapshot | Callable[[], Snapshot] | None = None
         self.writes = 0
 
-    def progress(self, snapshot: Snapshot, *, force: bool = False) -> None:
+    def progress(self, snapshot: Snapshot | Callable[[], Snapshot], *, force: bool = False) -> None:
+        """Note progress; write it if the interval has passed. A callable is only called when writing."""
         self.pending = snapshot
         now = time.monotonic()
         if force or now - self.last_write >= self.interval:
@@ -61,7 +63,7 @@ class JobWriter:
     def flush(self) -> None:
         if self.pending is None:
             return
-        s = self.pending
+        s = self.pending() if callable(self.pending) else self.pending
         self.lease.update(
             progress=s.progress,
             bytes_done=s.bytes_done,

@@ -135,8 +135,7 @@ class Worker:
 def start_worker(env: dict, log_path: Path, name: str = "test") -> Worker:
     log_file = open(log_path, "a")  # noqa: SIM115 - the child writes it for its whole life
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-B",
-         "-s", str(log_path.parent / f"beat-{name}"), "-Q", env.get("CELERY_PULL_QUEUE", "pulls"),
+        [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-Q", env.get("CELERY_PULL_QUEUE", "pulls"),
          "-c", "2", "-l", "info", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
         cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -205,7 +204,7 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
 
 @pytest.fixture(scope="session")
 def worker(worker_env, tmp_path_factory):
-    """A real `celery -A orchestrator worker -B` process on the stack's Redis."""
+    """A real `celery -A orchestrator worker` process on the stack's Redis."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     handle = start_worker(worker_env, log_path)
     yield handle

@@ -59,8 +59,11 @@ def image_present(stack, reference: str) -> bool:
 
 
 def remove_image(stack, reference: str) -> None:
+    """Remove the image for real: containers made from it first (else removal only untags it)."""
     client = docker_client(stack)
     try:
+        for container in client.containers.list(all=True, filters={"ancestor": reference}):
+            container.remove(force=True)
         client.images.remove(reference, force=True)
     except docker.errors.ImageNotFound:
         pass

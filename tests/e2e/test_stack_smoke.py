@@ -125,7 +125,10 @@ def test_wrong_or_missing_password_is_refused(smoke_stack: StackInfo, api: docke
 def test_layers_image_has_several_big_layers(smoke_stack: StackInfo, api: docker.APIClient) -> None:
     ref = smoke_stack.images["layers"]
     try:
-        api.remove_image(ref, force=True)  # other tests may have pulled it: download it again
+        # Other tests may have pulled it (and run containers from it): download it again.
+        for container in api.containers(all=True, filters={"ancestor": ref}):
+            api.remove_container(container["Id"], force=True)
+        api.remove_image(ref, force=True)
     except docker.errors.ImageNotFound:
         pass
     chunks = pull(api, ref, smoke_stack.auth_config())
