@@ -27,6 +27,25 @@ def make_instance(stack, image_key: str = "busybox", *, password: str | None = N
     return ContainerInstance.objects.create(**fields)
 
 
+def form_data(stack, image_key: str = "busybox", **overrides) -> dict:
+    """What an operator types into the form for a stack image: credentials, one retry, short interval."""
+    image, tag = stack.images[image_key].rsplit(":", 1)
+    data = {
+        "name": f"form-{image_key}",
+        "enabled": "on",
+        "image_name": image,
+        "image_tag": tag,
+        "registry_url": stack.registry,
+        "registry_username": stack.registry_username,
+        "registry_password": stack.registry_password,
+        "download_retries": 1,
+        "download_retry_interval": 200,
+        "download_timeout": 120,
+    }
+    data.update(overrides)
+    return data
+
+
 def wait_for_job(job_id: int, timeout: float = 120, *, sample=None) -> PullJob:
     """Poll the job row until it ends; ``sample`` is called with each new JSON state."""
     deadline = time.monotonic() + timeout

@@ -9,27 +9,14 @@ from orchestrator.models import ContainerInstance, PullJob
 from registries.check import check_image
 from registries.credentials import auth_config
 
+from . import helpers
 from .helpers import image_present, remove_image, wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def form_data(stack, key: str, **overrides) -> dict:
-    name, tag = stack.images[key].rsplit(":", 1)
-    data = {
-        "name": f"check-{key}",
-        "enabled": "on",
-        "image_name": name,
-        "image_tag": tag,
-        "registry_url": stack.registry,
-        "registry_username": stack.registry_username,
-        "registry_password": stack.registry_password,
-        "download_retries": 1,
-        "download_retry_interval": 200,
-        "download_timeout": 120,
-    }
-    data.update(overrides)
-    return data
+    return helpers.form_data(stack, key, **{"name": f"check-{key}", **overrides})
 
 
 def gateway_platform(stack) -> str:

@@ -20,6 +20,7 @@ from django.urls import reverse
 from orchestrator.containers import LABEL_DIGEST, LABEL_INSTANCE, LABEL_SETTINGS
 from orchestrator.models import ContainerInstance, PullJob
 
+from . import helpers
 from .helpers import image_present, make_instance, wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -57,18 +58,8 @@ def no_console_containers(api):
 
 
 def form_data(stack, name: str, **overrides) -> dict:
-    image, tag = stack.images["busybox"].rsplit(":", 1)
     data = {
-        "name": name,
-        "enabled": "on",
-        "image_name": image,
-        "image_tag": tag,
-        "registry_url": stack.registry,
-        "registry_username": stack.registry_username,
-        "registry_password": stack.registry_password,
-        "download_retries": 1,
-        "download_retry_interval": 200,
-        "download_timeout": 120,
+        **helpers.form_data(stack, name=name),
         "network_mode": "none",
         "entrypoint": f"sh,-c,echo ready; {KEEP_RUNNING}",
         "logger_type": "DEFAULT",

@@ -35,7 +35,7 @@ from tests.stack import (
 )
 
 from .faults_tools import FakeRegistry, TcpProxy
-from .helpers import docker_client, image_present, make_instance, wait_for_job
+from .helpers import docker_client, form_data, image_present, make_instance, wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -248,25 +248,13 @@ def test_a_save_while_redis_is_down_waits_for_the_task_queue_and_runs_when_it_is
     assert row(lost.pk).dispatched_at is not None
     settings.CELERY_PULL_QUEUE = worker.env.get("CELERY_PULL_QUEUE", "pulls")
 
-    name, tag = stack.images["busybox"].rsplit(":", 1)
     instance_name = f"faults-saved-while-redis-is-down-{time.monotonic_ns()}"
     stop_redis(stack)
     try:
         started = time.monotonic()
         response = operator_client.post(
             reverse("instance-create"),
-            {
-                "name": instance_name,
-                "enabled": "on",
-                "image_name": name,
-                "image_tag": tag,
-                "registry_url": stack.registry,
-                "registry_username": stack.registry_username,
-                "registry_password": stack.registry_password,
-                "download_retries": 1,
-                "download_retry_interval": 300,
-                "download_timeout": 120,
-            },
+            form_data(stack, name=instance_name, download_retry_interval=300),
         )
         save_seconds = time.monotonic() - started
         assert response.status_code == 302, response.content.decode()[:3000]

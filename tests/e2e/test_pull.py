@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from orchestrator.models import ContainerInstance, PullJob
 
-from .helpers import image_present, make_instance, remove_image, wait_for_job
+from .helpers import form_data, image_present, make_instance, remove_image, wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -19,22 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_a_private_image_pulls_with_the_right_password(stack, worker, operator_client):
     reference = stack.images["busybox"]
     remove_image(stack, reference)
-    name, tag = reference.rsplit(":", 1)
-    response = operator_client.post(
-        reverse("instance-create"),
-        {
-            "name": "web",
-            "enabled": "on",
-            "image_name": name,
-            "image_tag": tag,
-            "registry_url": stack.registry,
-            "registry_username": stack.registry_username,
-            "registry_password": stack.registry_password,
-            "download_retries": 1,
-            "download_retry_interval": 500,
-            "download_timeout": 120,
-        },
-    )
+    response = operator_client.post(reverse("instance-create"), form_data(stack, name="web", download_retry_interval=500))
     assert response.status_code == 302, response.content.decode()[:2000]
     job = PullJob.objects.get()
     assert response["Location"] == reverse("pull-detail", args=[job.pk])
@@ -110,9 +95,8 @@ def test_a_multi_layer_image_shows_layer_progress_that_only_goes_up(stack, worke
 
 
 def test_a_stopped_daemon_fails_with_daemon_unreachable(stack, worker):
-    from tests.stack import start_dockerd, stop_dockerd
-
     from orchestrator.jobs import queue_pull
+    from tests.stack import start_dockerd, stop_dockerd
 
     instance = make_instance(stack, download_retries=1, download_retry_interval=100)
     stop_dockerd(stack)

@@ -10,20 +10,11 @@ from django.urls import reverse
 
 from orchestrator.models import ContainerInstance, PullJob
 
+from .form_data import instance_form
+
 pytestmark = pytest.mark.django_db
 
-BASE = {
-    "name": "web",
-    "enabled": "",
-    "image_name": "team/app",
-    "image_tag": "1.0",
-    "registry_url": "",
-    "registry_username": "",
-    "registry_password": "",
-    "download_retries": 5,
-    "download_retry_interval": 30000,
-    "download_timeout": 500,
-}
+BASE = instance_form(image_name="team/app", image_tag="1.0")
 TEXT_FIELDS = ["name", "image_name", "image_tag", "registry_url", "registry_username", "registry_password"]
 PAYLOADS = {
     "nul": "abc\x00def",

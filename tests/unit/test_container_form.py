@@ -7,20 +7,11 @@ from django.urls import reverse
 
 from orchestrator.models import ContainerInstance, PullJob
 
+from .form_data import instance_form
+
 pytestmark = pytest.mark.django_db
 
-VALID = {
-    "name": "web",
-    "enabled": "",
-    "image_name": "myuser/myapp",
-    "image_tag": "1.2",
-    "registry_url": "",
-    "registry_username": "",
-    "registry_password": "",
-    "download_retries": 5,
-    "download_retry_interval": 30000,
-    "download_timeout": 500,
-}
+VALID = instance_form()
 
 
 @pytest.fixture(autouse=True)

@@ -7,25 +7,15 @@ from django.urls import reverse
 
 from orchestrator.models import ContainerInstance
 
+from .form_data import instance_form
+
 pytestmark = pytest.mark.django_db
 
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 def post(client, **fields):
-    data = {
-        "name": "app",
-        "enabled": "",
-        "image_name": "team/app",
-        "image_tag": "1.0",
-        "registry_url": "",
-        "registry_username": "",
-        "registry_password": "",
-        "download_retries": 5,
-        "download_retry_interval": 30000,
-        "download_timeout": 500,
-    }
-    data.update(fields)
+    data = instance_form(**{"name": "app", "image_name": "team/app", "image_tag": "1.0", **fields})
     return client.post(reverse("instance-create"), data)
 
 
