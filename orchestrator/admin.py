@@ -19,7 +19,16 @@ class AdminInstanceForm(ContainerInstanceForm):
 @admin.register(ContainerInstance)
 class ContainerInstanceAdmin(admin.ModelAdmin):
     form = AdminInstanceForm
-    list_display = ("name", "enabled", "image_name", "image_tag", "registry_url", "registry_username", "password_state", "updated_at")
+    list_display = (
+        "name",
+        "enabled",
+        "image_name",
+        "image_tag",
+        "registry_url",
+        "registry_username",
+        "password_state",
+        "updated_at",
+    )
     list_filter = ("enabled",)
     search_fields = ("name", "image_name", "registry_url", "registry_username")
     actions = ["pull_now"]
@@ -29,7 +38,12 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
             "Image and registry",
             {
                 "fields": (
-                    "image_name", "image_tag", "pull_anyway", "registry_url", "registry_username", "registry_password",
+                    "image_name",
+                    "image_tag",
+                    "pull_anyway",
+                    "registry_url",
+                    "registry_username",
+                    "registry_password",
                     "digest_pin",
                 )
             },
@@ -90,7 +104,17 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
 
 @admin.register(PullJob)
 class PullJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "instance", "reference", "state", "progress_display", "attempt", "error_code", "queued_at", "finished_at")
+    list_display = (
+        "id",
+        "instance",
+        "reference",
+        "state",
+        "progress_display",
+        "attempt",
+        "error_code",
+        "queued_at",
+        "finished_at",
+    )
     list_filter = ("state", "error_code")
     search_fields = ("instance__name", "reference", "digest")
     list_select_related = ("instance",)

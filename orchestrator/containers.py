@@ -134,9 +134,7 @@ def _call(doing: str, function: Callable, *args, **kwargs) -> Any:
 
 def _labelled(client: docker.APIClient, instance_id: int) -> list[dict]:
     """Containers (running or not) this console made for the instance."""
-    return _call(
-        "list containers", client.containers, all=True, filters={"label": f"{LABEL_INSTANCE}={instance_id}"}
-    )
+    return _call("list containers", client.containers, all=True, filters={"label": f"{LABEL_INSTANCE}={instance_id}"})
 
 
 def _by_name(client: docker.APIClient, name: str) -> dict | None:
@@ -300,9 +298,15 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
                 return Outcome("running", current["Id"], f"Container {name} is up to date and running.")
             _call(f"start the container {name}", client.start, current["Id"])
             return _started(client, current["Id"], name, f"was {state.get('Status', 'stopped')}; started again")
-        what = "recreated (" + ", ".join(
-            part for part, changed in (("new image", not same_image), ("new settings", not same_settings)) if changed
-        ) + ")"
+        what = (
+            "recreated ("
+            + ", ".join(
+                part
+                for part, changed in (("new image", not same_image), ("new settings", not same_settings))
+                if changed
+            )
+            + ")"
+        )
         progress(message=f"Replacing container {name}: stopping the old one")
         _stop_and_remove(client, current["Id"])
 
@@ -320,8 +324,11 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
         **kwargs["config"],
     )
     container_id = created["Id"]
-    progress(container_state=PullJob.ContainerState.CREATED, container_id=container_id,
-             message=f"Container {name} created; starting it")
+    progress(
+        container_state=PullJob.ContainerState.CREATED,
+        container_id=container_id,
+        message=f"Container {name} created; starting it",
+    )
     _call(f"start the container {name}", client.start, container_id)
     outcome = _started(client, container_id, name, what)
     if spec.network_mode in (None, "bridge") and _bridge_missing(client):
@@ -385,8 +392,10 @@ def finish_pull(job_id: int, pulled: dict[str, Any]) -> str:
             remove_instance_containers(instance.pk)
         except ContainerError as error:
             log.warning("pull job %s: could not remove the container of disabled instance: %s", job_id, error.code)
-        row.end(PullJob.State.SUCCEEDED,
-                message=f"{pulled_message}. The instance is disabled, so no container runs.".lstrip(". "))
+        row.end(
+            PullJob.State.SUCCEEDED,
+            message=f"{pulled_message}. The instance is disabled, so no container runs.".lstrip(". "),
+        )
         return "succeeded"
     if job.cancel_requested:
         row.end(PullJob.State.CANCELLED, message="Cancelled after the pull; the container was left as it was.")
@@ -399,9 +408,14 @@ def finish_pull(job_id: int, pulled: dict[str, Any]) -> str:
         outcome = ensure_running(instance, job.reference, pulled.get("digest") or "", progress)
     except ContainerError as error:
         log.info("pull job %s: container phase failed: %s", job_id, error.code)
-        row.end(PullJob.State.FAILED, container_state=PullJob.ContainerState.FAILED,
-                container_error=error.message, error_code=error.code, error_message=error.message,
-                message=f"{pulled_message}. The container did not start.".lstrip(". "))
+        row.end(
+            PullJob.State.FAILED,
+            container_state=PullJob.ContainerState.FAILED,
+            container_error=error.message,
+            error_code=error.code,
+            error_message=error.message,
+            message=f"{pulled_message}. The container did not start.".lstrip(". "),
+        )
         return "lost" if row.lost else "failed"
     log.info("pull job %s: container %s %s", job_id, outcome.container_id[:12], outcome.state)
     if not ContainerInstance.objects.filter(pk=instance.pk, enabled=True).exists():
@@ -410,12 +424,22 @@ def finish_pull(job_id: int, pulled: dict[str, Any]) -> str:
             remove_instance_containers(instance.pk)
         except ContainerError as error:
             log.warning("pull job %s: could not remove the container of disabled instance: %s", job_id, error.code)
-        row.end(PullJob.State.SUCCEEDED, container_state=PullJob.ContainerState.PULLED, container_id="",
-                message=f"{pulled_message}. The instance was disabled meanwhile, so its container was removed."
-                .lstrip(". "))
+        row.end(
+            PullJob.State.SUCCEEDED,
+            container_state=PullJob.ContainerState.PULLED,
+            container_id="",
+            message=f"{pulled_message}. The instance was disabled meanwhile, so its container was removed.".lstrip(
+                ". "
+            ),
+        )
         return "lost" if row.lost else "succeeded"
-    row.end(PullJob.State.SUCCEEDED, container_state=outcome.state, container_id=outcome.container_id,
-            container_error="", message=f"{pulled_message}. {outcome.message}".lstrip(". ")[:500])
+    row.end(
+        PullJob.State.SUCCEEDED,
+        container_state=outcome.state,
+        container_id=outcome.container_id,
+        container_error="",
+        message=f"{pulled_message}. {outcome.message}".lstrip(". ")[:500],
+    )
     return "lost" if row.lost else "succeeded"
 
 
@@ -448,8 +472,11 @@ def _send_converge(instance_id: int) -> bool:
     try:
         converge_instance.apply_async((instance_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
     except Exception as exc:  # the broker being down must not fail the save or the delete
-        log.warning("task queue unavailable; the container of instance %s stays until it is removed by hand: %s",
-                    instance_id, type(exc).__name__)
+        log.warning(
+            "task queue unavailable; the container of instance %s stays until it is removed by hand: %s",
+            instance_id,
+            type(exc).__name__,
+        )
         return False
     return True
 
@@ -490,9 +517,7 @@ def container_status(instance: ContainerInstance, *, with_logs: bool = True) -> 
         status.error = state.get("Error") or ""
         status.image_digest = labels.get(LABEL_DIGEST, "")
         try:
-            wanted = build_spec(spec_values(instance), name=instance.name).settings_hash(
-                _reference(instance)
-            )
+            wanted = build_spec(spec_values(instance), name=instance.name).settings_hash(_reference(instance))
             status.up_to_date = labels.get(LABEL_SETTINGS) == wanted
         except SpecErrors:
             status.up_to_date = None

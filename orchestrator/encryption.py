@@ -44,7 +44,8 @@ def decrypt(token: str) -> str:
     except InvalidToken:
         # Never include the token: even encrypted, it has no place in an error.
         raise ImproperlyConfigured(
-            "a stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY; was the key changed without keeping the old one?"
+            "a stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY; "
+            "was the key changed without keeping the old one?"
         ) from None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Div, Fieldset, Layout, Submit
 from django import forms
-
 from django.conf import settings
 from django.urls import reverse
 
@@ -119,8 +118,9 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
                 ),
                 HTML('<div id="registry-kind-help" class="form-text mb-3" aria-live="polite"></div>'),
                 HTML(
-                    '<div class="mb-3"><button type="button" class="btn btn-outline-secondary btn-sm" id="check-access">'
-                    "Check access</button> <span class=\"form-text\">Asks the registry, through the gateway's Docker "
+                    '<div class="mb-3">'
+                    '<button type="button" class="btn btn-outline-secondary btn-sm" id="check-access">'
+                    'Check access</button> <span class="form-text">Asks the registry, through the gateway\'s Docker '
                     "daemon, for the image's digest and platforms; nothing is downloaded.</span>"
                     '<div id="check-result" class="mt-2" aria-live="polite"></div></div>'
                 ),

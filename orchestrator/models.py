@@ -21,10 +21,12 @@ class ContainerInstance(models.Model):
         validators=[
             RegexValidator(
                 CONTAINER_NAME_RE,
-                "Use letters, digits, '_', '.' and '-', starting with a letter or digit (Docker's rule for container names).",
+                "Use letters, digits, '_', '.' and '-', starting with a letter or digit "
+                "(Docker's rule for container names).",
             )
         ],
-        help_text="The name of the container on the gateway, e.g. 'web' or 'modbus-bridge'. Letters, digits, '_', '.', '-'.",
+        help_text="The name of the container on the gateway, e.g. 'web' or 'modbus-bridge'. "
+        "Letters, digits, '_', '.', '-'.",
     )
     enabled = models.BooleanField(
         default=True,
@@ -60,6 +62,7 @@ class ContainerInstance(models.Model):
         default="",
         help_text="Stored encrypted and never shown again.",
     )
+
     class AwsAuth(models.TextChoices):
         PASTED = "", "Paste a password (aws ecr get-login-password)"
         KEYS = "keys", "Generate it with an AWS access key"
@@ -78,7 +81,8 @@ class ContainerInstance(models.Model):
         "AWS access key ID",
         max_length=128,
         blank=True,
-        help_text="An IAM user's key with the ecr:GetAuthorizationToken permission (and pull rights on the repository).",
+        help_text="An IAM user's key with the ecr:GetAuthorizationToken permission "
+        "(and pull rights on the repository).",
     )
     aws_secret_access_key = EncryptedTextField(
         "AWS secret access key", blank=True, default="", help_text="Stored encrypted and never shown again."
@@ -292,9 +296,7 @@ class PullJob(models.Model):
     attempts = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
-    requested_by = models.ForeignKey(
-        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     worker = models.CharField(max_length=200, blank=True, help_text="The worker running this pull.")
     cancel_requested = models.BooleanField(default=False)
     # Outbox: set once the broker accepted the task; the sweeper re-sends jobs without it.

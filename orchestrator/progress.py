@@ -147,7 +147,9 @@ class ProgressFolder:
                 # Nothing to download (every layer present): progress is how many layers are done.
                 ratio = sum(layer.done for layer in self.layers.values()) / len(self.layers)
             else:
-                moved = sum(min(lay.downloaded, lay.total or 0) + min(lay.extracted, lay.total or 0) for lay in to_fetch)
+                moved = sum(
+                    min(lay.downloaded, lay.total or 0) + min(lay.extracted, lay.total or 0) for lay in to_fetch
+                )
                 ratio = moved / weight
             # 99 at most until the stream ends: 100 means the daemon said it is finished.
             progress = min(99, int(ratio * 100))

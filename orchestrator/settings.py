@@ -84,7 +84,9 @@ if not FIELD_ENCRYPTION_KEYS:
             "You must set FIELD_ENCRYPTION_KEY (or FIELD_ENCRYPTION_KEY_FILE) in production; "
             'make one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
         )
-    FIELD_ENCRYPTION_KEYS = [_development_secret(DATA_DIR / "field_encryption_key", lambda: Fernet.generate_key().decode())]
+    FIELD_ENCRYPTION_KEYS = [
+        _development_secret(DATA_DIR / "field_encryption_key", lambda: Fernet.generate_key().decode())
+    ]
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if not DEBUG else "*")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

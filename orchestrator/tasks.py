@@ -155,27 +155,43 @@ def _run_pull(job_id: int, lease: leases.Lease) -> str:
             if lease.lost.is_set():
                 return _lost(job_id, lease)
             if error.code == "cancelled" or writer.cancel_requested():
-                lease.end_attempt("cancelled", "cancelled", error.message, state=PullJob.State.CANCELLED,
-                                  message=f"Cancelled during attempt {attempt}")
+                lease.end_attempt(
+                    "cancelled",
+                    "cancelled",
+                    error.message,
+                    state=PullJob.State.CANCELLED,
+                    message=f"Cancelled during attempt {attempt}",
+                )
                 log.info("pull job %s cancelled", job_id)
                 return "cancelled"
             more = retries == 0 or attempt <= retries
             if not error.retryable or not more:
-                lease.end_attempt("failed", error.code, error.message, state=PullJob.State.FAILED,
-                                  error_code=error.code, error_message=error.message,
-                                  message=f"Failed after {attempt} attempt{'s' if attempt > 1 else ''}")
+                lease.end_attempt(
+                    "failed",
+                    error.code,
+                    error.message,
+                    state=PullJob.State.FAILED,
+                    error_code=error.code,
+                    error_message=error.message,
+                    message=f"Failed after {attempt} attempt{'s' if attempt > 1 else ''}",
+                )
                 log.info("pull job %s failed: %s", job_id, error.code)
                 return "failed"
             rate_limited_in_a_row = rate_limited_in_a_row + 1 if error.code == "rate_limited" else 0
             delay = retry_delay(error.code, interval, rate_limited_in_a_row)
             log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, attempt, error.code, delay)
-            lease.end_attempt("failed", error.code, error.message, message=(
-                f"Attempt {attempt} failed ({error.code}): {error.message} Retrying in {delay:g} s.")[:500])
+            lease.end_attempt(
+                "failed",
+                error.code,
+                error.message,
+                message=(f"Attempt {attempt} failed ({error.code}): {error.message} Retrying in {delay:g} s.")[:500],
+            )
             if _wait_or_cancel(writer, delay):
                 if lease.lost.is_set():
                     return _lost(job_id, lease)
-                lease.update(state=PullJob.State.CANCELLED, finished_at=timezone.now(),
-                             message="Cancelled between two attempts")
+                lease.update(
+                    state=PullJob.State.CANCELLED, finished_at=timezone.now(), message="Cancelled between two attempts"
+                )
                 log.info("pull job %s cancelled", job_id)
                 return "cancelled"
             continue
@@ -197,8 +213,12 @@ def _run_pull(job_id: int, lease: leases.Lease) -> str:
 
 
 def _lost(job_id: int, lease: leases.Lease) -> str:
-    log.warning("pull job %s: %s no longer holds it (%s); stopped without writing", job_id, lease.holder,
-                leases.describe(job_id))
+    log.warning(
+        "pull job %s: %s no longer holds it (%s); stopped without writing",
+        job_id,
+        lease.holder,
+        leases.describe(job_id),
+    )
     return "lost"
 
 

@@ -85,7 +85,9 @@ def _edit(request, instance: ContainerInstance):
         stopping = " Its container is being stopped and removed; the image stays." if form.disabling else ""
         messages.success(request, f"Saved {instance.name}.{stopping}")
         return redirect(instance)
-    return render(request, "orchestrator/instance_form.html", {"form": form, "instance": instance, "creating": creating})
+    return render(
+        request, "orchestrator/instance_form.html", {"form": form, "instance": instance, "creating": creating}
+    )
 
 
 @login_required
@@ -198,7 +200,9 @@ def registry_check(request):
             return JsonResponse({"error": {"code": "invalid", "message": "instance must be an id."}}, status=400)
         instance = ContainerInstance.objects.filter(pk=int(instance_id)).first()
         if instance is None:
-            return JsonResponse({"error": {"code": "not_found", "message": f"There is no instance {instance_id}."}}, status=404)
+            return JsonResponse(
+                {"error": {"code": "not_found", "message": f"There is no instance {instance_id}."}}, status=404
+            )
     form = ContainerInstanceForm(request.POST, instance=instance or ContainerInstance())
     result = form.check_only()
     if result is None:
@@ -224,4 +228,3 @@ def healthz(request):
         # Enough for a load balancer, nothing about the setup for strangers.
         report = {"ok": report["ok"], "checks": {name: {"ok": c["ok"]} for name, c in report["checks"].items()}}
     return JsonResponse(report, status=status)
-

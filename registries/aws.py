@@ -30,7 +30,9 @@ from .errors import PullError
 
 TOKEN_LIFETIME = timedelta(hours=12)
 PUBLIC_REGION = "us-east-1"
-_BOTO_CONFIG = botocore.config.Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"})
+_BOTO_CONFIG = botocore.config.Config(
+    connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"}
+)
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,21 @@ def refresh_time(fetched_at: datetime, expires_at: datetime) -> datetime:
 
 
 def fetch_ecr_password(
-    host: str, *, access_key_id: str = "", secret_access_key: str = "", use_chain: bool = False, now: datetime | None = None
+    host: str,
+    *,
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    use_chain: bool = False,
+    now: datetime | None = None,
 ) -> EcrPassword:
     """Ask AWS for a registry password for ``host``. Raises PullError."""
     region = region_of(host)
     now = now or datetime.now(UTC)
     if not use_chain and not (access_key_id and secret_access_key):
         raise PullError("auth_failed", "Both the AWS access key ID and the secret access key are needed.")
-    session_kwargs = {} if use_chain else {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key}
+    session_kwargs = (
+        {} if use_chain else {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key}
+    )
     try:
         session = boto3.session.Session(region_name=region, **session_kwargs)
         if is_ecr_public(host):
@@ -99,7 +108,12 @@ def fetch_ecr_password(
 
 def _from_client_error(exc: botocore.exceptions.ClientError, host: str, region: str) -> PullError:
     code = exc.response.get("Error", {}).get("Code", "")
-    if code in {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException", "SignatureDoesNotMatch"}:
+    if code in {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+    }:
         return PullError(
             "auth_failed",
             "AWS rejected the access key: check the AWS access key ID and secret access key (they may have been "

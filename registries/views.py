@@ -26,7 +26,12 @@ def decode(request):
     uri = request.GET.get("uri", "")
     if len(uri) > MAX_URI_LENGTH:
         return JsonResponse(
-            {"error": {"code": "invalid_reference", "message": f"An image URI is at most {MAX_URI_LENGTH} characters."}},
+            {
+                "error": {
+                    "code": "invalid_reference",
+                    "message": f"An image URI is at most {MAX_URI_LENGTH} characters.",
+                }
+            },
             status=400,
         )
     try:

@@ -135,9 +135,29 @@ class Worker:
 def start_worker(env: dict, log_path: Path, name: str = "test") -> Worker:
     log_file = open(log_path, "a")  # noqa: SIM115 - the child writes it for its whole life
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-Q", env.get("CELERY_PULL_QUEUE", "pulls"),
-         "-c", "2", "-l", "info", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
-        cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "orchestrator",
+            "worker",
+            "-Q",
+            env.get("CELERY_PULL_QUEUE", "pulls"),
+            "-c",
+            "2",
+            "-l",
+            "info",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -20,7 +20,11 @@ def form_data(stack, key: str, **overrides) -> dict:
 
 
 def gateway_platform(stack) -> str:
-    return check_image(stack.docker_host, stack.images["busybox"], auth_config(stack.registry, stack.registry_username, stack.registry_password)).gateway_platform
+    return check_image(
+        stack.docker_host,
+        stack.images["busybox"],
+        auth_config(stack.registry, stack.registry_username, stack.registry_password),
+    ).gateway_platform
 
 
 def test_the_check_lists_every_platform_of_a_multi_platform_image(stack, worker, operator_client):
@@ -67,11 +71,15 @@ def test_pull_anyway_saves_and_pulls_the_other_platform(stack, worker, operator_
 
 
 def test_a_wrong_password_fails_the_check_and_creates_no_job(stack, worker, operator_client):
-    response = operator_client.post(reverse("registry-check"), form_data(stack, "busybox", registry_password="wrong-pw-9"))
+    response = operator_client.post(
+        reverse("registry-check"), form_data(stack, "busybox", registry_password="wrong-pw-9")
+    )
     data = response.json()
     assert data["error"]["code"] == "auth_failed"
     assert "wrong-pw-9" not in response.content.decode()
-    saved = operator_client.post(reverse("instance-create"), form_data(stack, "busybox", registry_password="wrong-pw-9"))
+    saved = operator_client.post(
+        reverse("instance-create"), form_data(stack, "busybox", registry_password="wrong-pw-9")
+    )
     assert saved.status_code == 200
     assert "registry_password" in saved.context["form"].errors
     assert not PullJob.objects.exists()

@@ -71,10 +71,28 @@ def form_data(stack, name: str, **overrides) -> dict:
 def edit_data(instance: ContainerInstance, **overrides) -> dict:
     """The edit form as a browser would post it back (the stored password stays when left blank)."""
     fields = [
-        "name", "image_name", "image_tag", "registry_url", "registry_username", "download_retries",
-        "download_retry_interval", "download_timeout", "internal_ports", "external_ports", "env", "entrypoint",
-        "memory", "cpus", "gpus", "volumes", "devices", "runtime", "network_mode", "logger_type",
-        "logger_parameters", "digest_pin",
+        "name",
+        "image_name",
+        "image_tag",
+        "registry_url",
+        "registry_username",
+        "download_retries",
+        "download_retry_interval",
+        "download_timeout",
+        "internal_ports",
+        "external_ports",
+        "env",
+        "entrypoint",
+        "memory",
+        "cpus",
+        "gpus",
+        "volumes",
+        "devices",
+        "runtime",
+        "network_mode",
+        "logger_type",
+        "logger_parameters",
+        "digest_pin",
     ]
     data = {name: getattr(instance, name) for name in fields}
     for flag in ("enabled", "privileged", "restart_on_failure"):
@@ -376,8 +394,12 @@ def test_daemon_refusals_fail_the_job_with_the_daemons_words(stack, worker, api)
     assert "boom" in logs(api, "crashes")
 
     # A container of the same name that the console did not make is left alone.
-    stranger = api.create_container(stack.images["busybox"], name="taken", entrypoint=["sleep", "60"],
-                                    host_config=api.create_host_config(network_mode="none"))
+    stranger = api.create_container(
+        stack.images["busybox"],
+        name="taken",
+        entrypoint=["sleep", "60"],
+        host_config=api.create_host_config(network_mode="none"),
+    )
     try:
         taken = make_instance(stack, name="taken", network_mode="none")
         job = wait_for_job(queue_pull(taken)[0].pk, timeout=120)

@@ -55,7 +55,11 @@ def test_tokens_from_access_keys_pull_and_the_second_pull_reuses_the_cached_toke
     remove_image(stack, stack.images["ecr"])
     EcrTokenCache.objects.all().delete()
     instance = ecr_instance(
-        stack, "ecr-keys", aws_auth="keys", aws_access_key_id="AKIAEXAMPLEKEY", aws_secret_access_key="secret-marker-ecr"
+        stack,
+        "ecr-keys",
+        aws_auth="keys",
+        aws_access_key_id="AKIAEXAMPLEKEY",
+        aws_secret_access_key="secret-marker-ecr",
     )
     before = fetches(worker)
     first = wait_for_job(queue_pull(instance)[0].pk)
@@ -145,9 +149,16 @@ def test_a_pasted_expired_ecr_password_is_refused_by_the_form_with_the_command(s
     response = operator_client.post(
         reverse("instance-create"),
         {
-            "name": "ecr-old", "image_name": image, "image_tag": tag, "registry_url": image.rsplit("/", 1)[0],
-            "registry_username": "AWS", "registry_password": expired, "aws_auth": "",
-            "download_retries": 1, "download_retry_interval": 200, "download_timeout": 120,
+            "name": "ecr-old",
+            "image_name": image,
+            "image_tag": tag,
+            "registry_url": image.rsplit("/", 1)[0],
+            "registry_username": "AWS",
+            "registry_password": expired,
+            "aws_auth": "",
+            "download_retries": 1,
+            "download_retry_interval": 200,
+            "download_timeout": 120,
         },
     )
     assert response.status_code == 200
@@ -157,14 +168,28 @@ def test_a_pasted_expired_ecr_password_is_refused_by_the_form_with_the_command(s
 
 
 def test_the_check_says_when_a_pasted_ecr_password_expires(stack, operator_client):
-    body = {"payload": "x", "datakey": "y", "version": "2", "type": "DATA_KEY", "expiration": int(time.time()) + 3 * 3600}
+    body = {
+        "payload": "x",
+        "datakey": "y",
+        "version": "2",
+        "type": "DATA_KEY",
+        "expiration": int(time.time()) + 3 * 3600,
+    }
     pasted = base64.b64encode(json.dumps(body).encode()).decode()
     image, tag = stack.images["ecr"].rsplit(":", 1)
     response = operator_client.post(
         reverse("registry-check"),
-        {"image_name": image, "image_tag": tag, "registry_url": image.rsplit("/", 1)[0], "registry_username": "AWS",
-         "registry_password": pasted, "name": "x", "download_retries": 1, "download_retry_interval": 100,
-         "download_timeout": 60},
+        {
+            "image_name": image,
+            "image_tag": tag,
+            "registry_url": image.rsplit("/", 1)[0],
+            "registry_username": "AWS",
+            "registry_password": pasted,
+            "name": "x",
+            "download_retries": 1,
+            "download_retry_interval": 100,
+            "download_timeout": 60,
+        },
     )
     data = response.json()
     assert "expires at" in data["password_note"] and "in 2 h" in data["password_note"]

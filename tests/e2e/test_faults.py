@@ -491,9 +491,7 @@ def test_two_pull_clicks_at_once_make_one_pull_and_a_second_delivery_is_refused(
 # --- cancel ---------------------------------------------------------------------------------------
 
 
-def test_a_running_pull_is_cancelled_from_its_page_and_the_worker_is_free_again(
-    stack, worker, operator_client, proxy
-):
+def test_a_running_pull_is_cancelled_from_its_page_and_the_worker_is_free_again(stack, worker, operator_client, proxy):
     proxy.rate = 512 * 1024
     job, _ = queue_pull(through(proxy, stack))
     wait_until(lambda: downloading(job.pk), 30, "the download to start")

@@ -35,7 +35,12 @@ EXTERNAL = {
     "ghcr": ("ghcr.io/leakorg/app", "ghcr.io", "leakuser", "GhcrMarker-ghp_7Yq"),
     "quay": ("quay.io/leakorg/app", "quay.io", "leakorg+robot", "QuayMarker-Q8z1"),
     "acr": ("leaky.azurecr.io/app", "leaky.azurecr.io", "leaky", "AcrMarker-3xV0"),
-    "google": ("europe-west1-docker.pkg.dev/proj/repo/app", "europe-west1-docker.pkg.dev", "oauth2accesstoken", "GcpMarker-ya29x"),
+    "google": (
+        "europe-west1-docker.pkg.dev/proj/repo/app",
+        "europe-west1-docker.pkg.dev",
+        "oauth2accesstoken",
+        "GcpMarker-ya29x",
+    ),
     "gitlab": ("registry.gitlab.com/leak/app", "registry.gitlab.com", "leakuser", "GitlabMarker-glpat1"),
 }
 AWS_SECRET = "AwsSecretMarker-wJalrXUtnFEMI"
@@ -43,9 +48,17 @@ AWS_SECRET = "AwsSecretMarker-wJalrXUtnFEMI"
 
 def form(name: str, image: str, tag: str, url: str, user: str, password: str, enabled: bool, **extra) -> dict:
     return {
-        "name": name, "enabled": "on" if enabled else "", "image_name": image, "image_tag": tag,
-        "registry_url": url, "registry_username": user, "registry_password": password,
-        "download_retries": 1, "download_retry_interval": 100, "download_timeout": 60, **extra,
+        "name": name,
+        "enabled": "on" if enabled else "",
+        "image_name": image,
+        "image_tag": tag,
+        "registry_url": url,
+        "registry_username": user,
+        "registry_password": password,
+        "download_retries": 1,
+        "download_retry_interval": 100,
+        "download_timeout": 60,
+        **extra,
     }
 
 
@@ -87,12 +100,33 @@ def test_no_secret_leaks_anywhere(stack, worker, operator_client, admin_client, 
     ecr_host = ecr_image.split("/", 1)[0]
 
     posts = [
-        form("leak-local-ok", local_image, local_tag, stack.registry, stack.registry_username, stack.registry_password, True),
+        form(
+            "leak-local-ok",
+            local_image,
+            local_tag,
+            stack.registry,
+            stack.registry_username,
+            stack.registry_password,
+            True,
+        ),
         form("leak-local-wrong", local_image, local_tag, stack.registry, stack.registry_username, WRONG, False),
         form("leak-ecr-pasted", ecr_image, ecr_tag, ecr_host, "AWS", stack.ecr_password, True),
-        form("leak-ecr-keys", ecr_image, ecr_tag, ecr_host, "", "", True,
-             aws_auth="keys", aws_access_key_id="AKIALEAKTEST", aws_secret_access_key=AWS_SECRET),
-        *(form(f"leak-{kind}", image, "1.0", url, user, pw, False) for kind, (image, url, user, pw) in EXTERNAL.items()),
+        form(
+            "leak-ecr-keys",
+            ecr_image,
+            ecr_tag,
+            ecr_host,
+            "",
+            "",
+            True,
+            aws_auth="keys",
+            aws_access_key_id="AKIALEAKTEST",
+            aws_secret_access_key=AWS_SECRET,
+        ),
+        *(
+            form(f"leak-{kind}", image, "1.0", url, user, pw, False)
+            for kind, (image, url, user, pw) in EXTERNAL.items()
+        ),
     ]
     for data in posts:
         response = operator_client.post(reverse("instance-create"), data)
@@ -101,8 +135,13 @@ def test_no_secret_leaks_anywhere(stack, worker, operator_client, admin_client, 
             assert response.status_code == 200
             assert WRONG not in response.content.decode()
             ContainerInstance.objects.create(
-                name="leak-local-wrong", image_name=local_image, image_tag=local_tag, registry_url=stack.registry,
-                registry_username=stack.registry_username, registry_password=WRONG, download_retries=1,
+                name="leak-local-wrong",
+                image_name=local_image,
+                image_tag=local_tag,
+                registry_url=stack.registry,
+                registry_username=stack.registry_username,
+                registry_password=WRONG,
+                download_retries=1,
                 download_retry_interval=100,
             )
             continue
@@ -139,7 +178,10 @@ def test_no_secret_leaks_anywhere(stack, worker, operator_client, admin_client, 
                 reverse("pull-json", args=[job.pk]),
                 reverse("admin:orchestrator_pulljob_change", args=[job.pk]),
             ]
-        urls += [reverse("admin:orchestrator_containerinstance_changelist"), reverse("admin:orchestrator_pulljob_changelist")]
+        urls += [
+            reverse("admin:orchestrator_containerinstance_changelist"),
+            reverse("admin:orchestrator_pulljob_changelist"),
+        ]
         for url in urls:
             seen.append(client.get(url).content.decode(errors="replace"))
             seen.append(client.get(url, HTTP_HX_REQUEST="true").content.decode(errors="replace"))

@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_a_private_image_pulls_with_the_right_password(stack, worker, operator_client):
     reference = stack.images["busybox"]
     remove_image(stack, reference)
-    response = operator_client.post(reverse("instance-create"), form_data(stack, name="web", download_retry_interval=500))
+    response = operator_client.post(
+        reverse("instance-create"), form_data(stack, name="web", download_retry_interval=500)
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     job = PullJob.objects.get()
     assert response["Location"] == reverse("pull-detail", args=[job.pk])
@@ -117,7 +119,11 @@ def test_manage_py_pull_wait_exits_zero_on_success_and_one_on_failure(stack, wor
     make_instance(stack, name="cli-bad", image_tag="missing-tag")
     env = {**worker_env}
     good = subprocess.run(
-        [sys.executable, "manage.py", "pull", "cli-good", "--wait"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", "pull", "cli-good", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Pulled" in good.stdout and "sha256:" in good.stdout

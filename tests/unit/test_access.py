@@ -142,7 +142,9 @@ def test_login_is_throttled_after_five_wrong_passwords(client, django_user_model
     django_user_model.objects.create_user(username="target", password="right-password-1")
     for _ in range(5):
         response = client.post(reverse("login"), {"username": "target", "password": "wrong"}, REMOTE_ADDR="10.9.8.7")
-    response = client.post(reverse("login"), {"username": "target", "password": "right-password-1"}, REMOTE_ADDR="10.9.8.7")
+    response = client.post(
+        reverse("login"), {"username": "target", "password": "right-password-1"}, REMOTE_ADDR="10.9.8.7"
+    )
     assert response.status_code in (403, 429)
     assert "_auth_user_id" not in client.session
 

@@ -81,7 +81,9 @@ def test_the_check_endpoint_answers_bad_fields_with_400_json(operator_client):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("url_name", ["instance-detail", "instance-edit", "instance-delete", "pull-detail", "pull-json"])
+@pytest.mark.parametrize(
+    "url_name", ["instance-detail", "instance-edit", "instance-delete", "pull-detail", "pull-json"]
+)
 def test_unknown_ids_are_404(operator_client, url_name):
     assert operator_client.get(reverse(url_name, args=[987654])).status_code == 404
 

@@ -94,14 +94,36 @@ def test_a_bad_container_field_is_a_field_error_in_an_open_section(operator_clie
 
 def test_the_form_groups_the_fields_in_folded_sections(operator_client):
     page = operator_client.get(reverse("instance-create")).content.decode()
-    for legend in ("Image and registry", "Download", "Command and environment", "Networking", "Resources",
-                   "Storage and devices", "Logging"):
+    for legend in (
+        "Image and registry",
+        "Download",
+        "Command and environment",
+        "Networking",
+        "Resources",
+        "Storage and devices",
+        "Logging",
+    ):
         assert legend in page
     assert page.count('data-bs-toggle="collapse" data-bs-target="#section-') == 7
     assert page.count('class="collapse show') == 1
-    for name in ("internal_ports", "external_ports", "privileged", "env", "entrypoint", "memory", "cpus", "gpus",
-                 "volumes", "devices", "runtime", "network_mode", "logger_type", "logger_parameters",
-                 "restart_on_failure", "digest_pin"):
+    for name in (
+        "internal_ports",
+        "external_ports",
+        "privileged",
+        "env",
+        "entrypoint",
+        "memory",
+        "cpus",
+        "gpus",
+        "volumes",
+        "devices",
+        "runtime",
+        "network_mode",
+        "logger_type",
+        "logger_parameters",
+        "restart_on_failure",
+        "digest_pin",
+    ):
         assert f'name="{name}"' in page
     assert "style=" not in page  # the CSP allows no inline styles
 
@@ -110,7 +132,7 @@ def test_a_section_shows_how_many_of_its_fields_are_set(operator_client):
     post(operator_client, {**VALID, "memory": "64m", "cpus": "1"})
     instance = ContainerInstance.objects.get()
     page = operator_client.get(reverse("instance-edit", args=[instance.pk])).content.decode()
-    resources = page[page.index('id="section-resources"'):]
+    resources = page[page.index('id="section-resources"') :]
     assert "2 set" in resources[: resources.index("</legend>")]
 
 

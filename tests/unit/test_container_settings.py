@@ -169,8 +169,13 @@ BAD = {
         ("1.0000000001", "9 decimals"),
         ("1e3", "not a number of CPUs"),
     ],
-    parse_gpus: [("0", "'all' or a whole number"), ("some", "'all' or a whole number"), ("-1", "whole number"),
-                 ("1.5", "whole number"), ("2000", "At most")],
+    parse_gpus: [
+        ("0", "'all' or a whole number"),
+        ("some", "'all' or a whole number"),
+        ("-1", "whole number"),
+        ("1.5", "whole number"),
+        ("2000", "At most"),
+    ],
     parse_volumes: [
         ("/srv/data", "not gateway-path:container-path"),
         ("/srv/data:data", "absolute"),
@@ -214,8 +219,11 @@ BAD = {
 
 
 def _cases(table):
-    return [pytest.param(parser, value, expected, id=f"{parser.__name__}-{value[:30]!r}")
-            for parser, rows in table.items() for value, expected in rows]
+    return [
+        pytest.param(parser, value, expected, id=f"{parser.__name__}-{value[:30]!r}")
+        for parser, rows in table.items()
+        for value, expected in rows
+    ]
 
 
 @pytest.mark.parametrize(("parser", "value", "expected"), _cases(GOOD))

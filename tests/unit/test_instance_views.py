@@ -100,8 +100,23 @@ def test_the_job_json_follows_the_contract(operator_client):
     job = PullJob.objects.get()
     data = operator_client.get(reverse("pull-json", args=[job.pk])).json()
     assert set(data) >= {
-        "id", "instance", "reference", "state", "progress", "bytes_done", "bytes_total", "layers_done",
-        "layers_total", "layers", "message", "digest", "attempt", "error", "queued_at", "started_at", "finished_at",
+        "id",
+        "instance",
+        "reference",
+        "state",
+        "progress",
+        "bytes_done",
+        "bytes_total",
+        "layers_done",
+        "layers_total",
+        "layers",
+        "message",
+        "digest",
+        "attempt",
+        "error",
+        "queued_at",
+        "started_at",
+        "finished_at",
     }
     assert data["progress"] is None and data["error"] is None and data["state"] == "queued"
     assert "secret-marker-123" not in str(data)

@@ -123,8 +123,18 @@ def test_status_lines_become_the_message_and_digest():
 event = st.fixed_dictionaries(
     {
         "status": st.sampled_from(
-            ["Pulling fs layer", "Waiting", "Downloading", "Verifying Checksum", "Download complete",
-             "Extracting", "Pull complete", "Already exists", "Retrying in 1 second", "Exists"]
+            [
+                "Pulling fs layer",
+                "Waiting",
+                "Downloading",
+                "Verifying Checksum",
+                "Download complete",
+                "Extracting",
+                "Pull complete",
+                "Already exists",
+                "Retrying in 1 second",
+                "Exists",
+            ]
         ),
         "id": st.sampled_from(["l1", "l2", "l3", "l4"]),
         "progressDetail": st.one_of(

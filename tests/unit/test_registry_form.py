@@ -26,7 +26,11 @@ def errors(response) -> dict:
 
 def test_ecr_wants_the_username_aws_in_capitals(operator_client):
     response = post(
-        operator_client, image_name=f"{ECR}/team/app", registry_url=ECR, registry_username="aws", registry_password="x" * 20
+        operator_client,
+        image_name=f"{ECR}/team/app",
+        registry_url=ECR,
+        registry_username="aws",
+        registry_password="x" * 20,
     )
     assert "AWS" in errors(response)["registry_username"]
 
@@ -34,7 +38,11 @@ def test_ecr_wants_the_username_aws_in_capitals(operator_client):
 def test_ecr_regions_must_agree_between_image_and_registry_url(operator_client):
     other = ECR.replace("eu-west-1", "us-east-1")
     response = post(
-        operator_client, image_name=f"{ECR}/team/app", registry_url=other, registry_username="AWS", registry_password="x" * 20
+        operator_client,
+        image_name=f"{ECR}/team/app",
+        registry_url=other,
+        registry_username="AWS",
+        registry_password="x" * 20,
     )
     message = " ".join(errors(response).values())
     assert "eu-west-1" in message and "us-east-1" in message
@@ -42,7 +50,9 @@ def test_ecr_regions_must_agree_between_image_and_registry_url(operator_client):
 
 def test_a_registry_url_with_credentials_is_refused_without_echoing_them(operator_client):
     response = post(
-        operator_client, image_name="registry.example.com/team/app", registry_url="https://bob:S3cr3tPw@registry.example.com"
+        operator_client,
+        image_name="registry.example.com/team/app",
+        registry_url="https://bob:S3cr3tPw@registry.example.com",
     )
     assert "registry_url" in errors(response)
     assert "S3cr3tPw" not in response.content.decode()
@@ -60,7 +70,9 @@ def test_username_without_password_is_an_error(operator_client):
 
 
 def test_a_docker_hub_alias_is_stored_blank(operator_client):
-    response = post(operator_client, registry_url="https://index.docker.io/v1/", registry_username="bob", registry_password="tok")
+    response = post(
+        operator_client, registry_url="https://index.docker.io/v1/", registry_username="bob", registry_password="tok"
+    )
     assert response.status_code == 302
     assert ContainerInstance.objects.get().registry_url == ""
 
@@ -79,7 +91,11 @@ def test_a_conflicting_tag_says_where_the_tag_goes(operator_client):
 
 def test_a_full_ecr_uri_in_the_image_name_is_decoded_server_side(operator_client):
     response = post(
-        operator_client, image_name=f"https://{ECR}/team/app:1.4", image_tag="", registry_url="", registry_username="AWS",
+        operator_client,
+        image_name=f"https://{ECR}/team/app:1.4",
+        image_tag="",
+        registry_url="",
+        registry_username="AWS",
         registry_password="x" * 20,
     )
     assert response.status_code == 302, errors(response)

@@ -25,7 +25,9 @@ class Command(BaseCommand):
             known = ", ".join(ContainerInstance.objects.values_list("name", flat=True)[:10]) or "none yet"
             raise CommandError(f"No container instance is named {name!r} (known: {known}).") from None
         job, created = jobs.queue_pull(instance)
-        self.stdout.write(f"{'Queued' if created else 'Following the pull already under way:'} pull #{job.pk} of {job.reference}")
+        self.stdout.write(
+            f"{'Queued' if created else 'Following the pull already under way:'} pull #{job.pk} of {job.reference}"
+        )
         if not wait:
             return
         last = None
@@ -43,7 +45,9 @@ class Command(BaseCommand):
             if job.container_state:  # the container phase that followed (orchestrator/containers.py)
                 self.stdout.write(job.message)
             return
-        raise CommandError(f"{job.state}: {job.error_code or job.state}: {job.error_message or job.message}", returncode=1)
+        raise CommandError(
+            f"{job.state}: {job.error_code or job.state}: {job.error_message or job.message}", returncode=1
+        )
 
     @staticmethod
     def _describe(job: PullJob) -> str:

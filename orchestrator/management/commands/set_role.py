@@ -18,7 +18,9 @@ class Command(BaseCommand):
         try:
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist:
-            raise CommandError(f"There is no user named {username!r}; create one with createsuperuser or the admin.") from None
+            raise CommandError(
+                f"There is no user named {username!r}; create one with createsuperuser or the admin."
+            ) from None
         ensure_roles()
         user.groups.remove(*Group.objects.filter(name__in=ROLE_PERMISSIONS))
         user.groups.add(Group.objects.get(name=role))
