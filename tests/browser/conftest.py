@@ -40,7 +40,7 @@ PHONE = {"width": 375, "height": 740}
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run `bash tests/stack/install.sh` as root (it installs chromium)")
+        pytest.skip(reason=f"{CHROMIUM} is missing: run `bash tests/stack/install.sh` as root (it installs chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
