@@ -11,7 +11,7 @@ from django.urls import reverse
 from registries.check import CheckResult, check_image, unsupported_message
 from registries.ecr import describe_expiry
 from registries.errors import PullError
-from registries.reference import ReferenceError, parse_normalized
+from registries.reference import ReferenceError, parse_normalized, registry_of
 from registries.validation import validate_registry_fields
 
 from . import registry_auth
@@ -79,8 +79,11 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.password_stored = bool(self.instance.pk and self.instance.registry_password)
-        self.aws_secret_stored = bool(self.instance.pk and self.instance.aws_secret_access_key)
+        # The stored secrets, read with the instance: cleaning the model form overwrites its password field.
+        self.stored_password = str(self.instance.registry_password or "") if self.instance.pk else ""
+        self.stored_secret = str(self.instance.aws_secret_access_key or "") if self.instance.pk else ""
+        self.password_stored = bool(self.stored_password)
+        self.aws_secret_stored = bool(self.stored_secret)
         if self.aws_secret_stored:
             self.fields["aws_secret_access_key"].help_text = "A secret is stored. Leave blank to keep it."
         if "aws_auth" in self.fields:  # the admin builds the form from its own fieldsets
@@ -195,20 +198,10 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             if not cleaned.get("aws_secret_access_key") and not self.aws_secret_stored:
                 self.add_error("aws_secret_access_key", "Enter the secret access key that goes with the key ID.")
 
-    def stored_secret(self) -> str:
-        if not self.instance.pk:
-            return ""
-        return ContainerInstance.objects.get(pk=self.instance.pk).aws_secret_access_key or ""
-
     def check_only(self) -> CheckResult | None:
         """For the "Check access" button: the check's result, or None if the registry fields are invalid."""
         self.is_valid()
         return self.check_result
-
-    def stored_password(self) -> str:
-        if not self.instance.pk:
-            return ""
-        return ContainerInstance.objects.get(pk=self.instance.pk).registry_password or ""
 
     def _check_image(self, cleaned: dict, new_password: str, keep_stored: bool, clearing: bool) -> None:
         """Ask the registry, through the daemon, whether this image can be pulled; before anything is saved."""
@@ -216,17 +209,17 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             reference = str(parse_normalized(f"{cleaned['image_name']}:{cleaned['image_tag']}"))
         except ReferenceError:
             return
-        password = self.stored_password() if keep_stored else ("" if clearing else new_password)
+        password = self.stored_password if keep_stored else ("" if clearing else new_password)
         aws_auth = cleaned.get("aws_auth", "")
         try:
             credentials, _ = registry_auth.resolve(
-                host=reference.split("/", 1)[0],
+                host=registry_of(reference),
                 registry_url=cleaned.get("registry_url", ""),
                 username=cleaned.get("registry_username", ""),
                 password=password,
                 aws_auth=aws_auth,
                 access_key_id=cleaned.get("aws_access_key_id", ""),
-                secret_access_key=cleaned.get("aws_secret_access_key") or self.stored_secret(),
+                secret_access_key=cleaned.get("aws_secret_access_key") or self.stored_secret,
             )
         except PullError as error:
             self.check_result = CheckResult(error={"code": error.code, "message": error.message})
@@ -260,7 +253,7 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             instance.aws_access_key_id = ""
             instance.aws_secret_access_key = ""
         else:
-            instance.aws_secret_access_key = new_secret or self.stored_secret()
+            instance.aws_secret_access_key = new_secret or self.stored_secret
         if self.cleaned_data.get("clear_password") or instance.aws_auth:
             instance.registry_password = ""
             instance.registry_password_expires_at = None
@@ -269,7 +262,7 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             instance.registry_password_expires_at = self.password_expiry
         else:
             # Blank means keep: reload the stored secret, which the form never saw.
-            instance.registry_password = self.stored_password()
+            instance.registry_password = self.stored_password
         if commit:
             instance.save()
         return instance

@@ -31,7 +31,7 @@ def _broker() -> str:
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=0, timeout=2)
-        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+        return conn.transport.driver_name
 
 
 def _docker() -> str:

@@ -21,6 +21,7 @@ import docker
 import docker.auth
 
 from registries.errors import PullError, classify, classify_exception, daemon_lost, registry_broke_off, scrub
+from registries.reference import ReferenceError, parse_normalized
 
 from .progress import ProgressFolder, Snapshot
 
@@ -39,18 +40,6 @@ class PullOutcome:
     up_to_date: bool
 
 
-def split_reference(reference: str) -> tuple[str, str]:
-    """'host/repo:tag' or 'repo@sha256:..' -> (repository, tag-or-digest) for the Engine API."""
-    if "@" in reference:
-        repository, digest = reference.split("@", 1)
-        return repository, digest
-    slash = reference.rfind("/")
-    colon = reference.rfind(":")
-    if colon > slash:
-        return reference[:colon], reference[colon + 1 :]
-    return reference, "latest"
-
-
 def pull_once(
     client: docker.APIClient,
     reference: str,
@@ -64,7 +53,12 @@ def pull_once(
     platform: str | None = None,
 ) -> PullOutcome:
     """Pull ``reference`` once. Raises PullError (code timeout/cancelled/...) on failure."""
-    repository, tag = split_reference(reference)
+    try:
+        parsed = parse_normalized(reference)
+    except ReferenceError as exc:
+        raise PullError("invalid_reference", f"{reference} cannot be pulled: {exc}") from None
+    # The Engine API takes a digest in its "tag" parameter too.
+    repository, tag = parsed.name, parsed.digest or parsed.tag or "latest"
     headers = {}
     if auth_config:
         headers["X-Registry-Auth"] = docker.auth.encode_header(auth_config)

@@ -1,4 +1,4 @@
-"""Celery tasks: pull an image for a job, and sweep jobs whose worker is gone.
+"""Celery tasks: pull an image for a job; and the sweep the worker's sweeper thread runs.
 
 The task message carries only the job id; credentials are read from the
 database (decrypted in the worker) right before the pull. Kura's retry
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from registries.daemon import open_client
 from registries.errors import PullError
-from registries.reference import ReferenceError, parse_normalized
+from registries.reference import registry_of
 
 from . import containers, jobs, leases, registry_auth
 from .models import PullJob
@@ -120,7 +120,7 @@ def pull_image(job_id: int) -> str:
 def _run_pull(job_id: int, lease: leases.Lease) -> str:
     job = PullJob.objects.select_related("instance").get(pk=job_id)
     instance = job.instance
-    registry = _registry_host(job.reference)
+    registry = registry_of(job.reference)
     writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
     retries = instance.download_retries
     interval = instance.download_retry_interval / 1000
@@ -222,13 +222,6 @@ def _lost(job_id: int, lease: leases.Lease) -> str:
     return "lost"
 
 
-def _registry_host(reference: str) -> str:
-    try:
-        return parse_normalized(reference).domain
-    except ReferenceError:
-        return reference.split("/", 1)[0]
-
-
 def _wait_or_cancel(writer: JobWriter, seconds: float) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -236,12 +229,6 @@ def _wait_or_cancel(writer: JobWriter, seconds: float) -> bool:
             return True
         time.sleep(min(0.5, max(0.0, end - time.monotonic())))
     return False
-
-
-@shared_task(name="orchestrator.sweep_pulls", ignore_result=True)
-def sweep_pulls() -> dict:
-    """Find pulls whose worker is gone, and queued pulls the broker never got (for a manual run)."""
-    return sweep()
 
 
 def sweep(stale_after: float | None = None) -> dict:

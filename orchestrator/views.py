@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from registries.ecr import describe_expiry
+from registries.views import json_error, unauthenticated
 
 from . import containers, jobs
 from .forms import ContainerInstanceForm
@@ -163,13 +164,13 @@ def pull_detail(request, pk: int):
 def pull_json(request, pk: int):
     # JSON clients get 401/403 rather than a redirect to the login page.
     if not request.user.is_authenticated:
-        return JsonResponse({"error": {"code": "unauthenticated", "message": "Log in first."}}, status=401)
+        return unauthenticated()
     if not request.user.has_perm(VIEW):
-        return JsonResponse({"error": {"code": "forbidden", "message": "You may not see pulls."}}, status=403)
+        return json_error(403, "forbidden", "You may not see pulls.")
     try:
         job = PullJob.objects.select_related("instance").get(pk=pk)
     except PullJob.DoesNotExist:
-        return JsonResponse({"error": {"code": "not_found", "message": f"There is no pull {pk}."}}, status=404)
+        return json_error(404, "not_found", f"There is no pull {pk}.")
     return JsonResponse(job.as_json())
 
 
@@ -190,25 +191,23 @@ def pull_cancel(request, pk: int):
 def registry_check(request):
     """POST the form's registry fields (and ``instance`` to use its stored password) -> access, digest, platforms."""
     if not request.user.is_authenticated:
-        return JsonResponse({"error": {"code": "unauthenticated", "message": "Log in first."}}, status=401)
+        return unauthenticated()
     if not (request.user.has_perm(ADD) or request.user.has_perm(CHANGE)):
-        return JsonResponse({"error": {"code": "forbidden", "message": "Only operators may check access."}}, status=403)
+        return json_error(403, "forbidden", "Only operators may check access.")
     instance = None
     instance_id = request.POST.get("instance", "")
     if instance_id:
         if not instance_id.isdigit():
-            return JsonResponse({"error": {"code": "invalid", "message": "instance must be an id."}}, status=400)
+            return json_error(400, "invalid", "instance must be an id.")
         instance = ContainerInstance.objects.filter(pk=int(instance_id)).first()
         if instance is None:
-            return JsonResponse(
-                {"error": {"code": "not_found", "message": f"There is no instance {instance_id}."}}, status=404
-            )
+            return json_error(404, "not_found", f"There is no instance {instance_id}.")
     form = ContainerInstanceForm(request.POST, instance=instance or ContainerInstance())
     result = form.check_only()
     if result is None:
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items() if field != "name"}
         message = " ".join(" ".join(messages_) for messages_ in errors.values()) or "The form has errors."
-        return JsonResponse({"error": {"code": "invalid_reference", "message": message}, "fields": errors}, status=400)
+        return json_error(400, "invalid_reference", message, fields=errors)
     data = result.as_json()
     # A pasted ECR password says when it stops working, before anything is saved.
     if form.password_expiry is not None:

@@ -14,19 +14,7 @@ from dataclasses import dataclass
 import docker.errors
 import requests.exceptions
 
-CODES = (
-    "auth_failed",
-    "token_expired",
-    "not_found",
-    "rate_limited",
-    "registry_unreachable",
-    "daemon_unreachable",
-    "timeout",
-    "interrupted",
-    "invalid_reference",
-    "cancelled",
-    "unknown",
-)
+from .reference import registry_of
 
 # Codes worth another attempt: the same request may work a little later.
 RETRYABLE = {"registry_unreachable", "daemon_unreachable", "rate_limited", "timeout", "unknown"}
@@ -59,15 +47,10 @@ def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     return _URL_CREDENTIALS.sub(r"\g<scheme>********@", text)
 
 
-def _host_of(reference: str) -> str:
-    first = reference.split("/", 1)[0]
-    return first if "/" in reference and ("." in first or ":" in first or first == "localhost") else "docker.io"
-
-
 def classify(text: str, reference: str) -> PullError:
     """Turn a daemon error text into a PullError with advice."""
     lowered = text.lower()
-    host = _host_of(reference)
+    host = registry_of(reference)
     if "toomanyrequests" in lowered or "too many requests" in lowered or "rate limit" in lowered:
         return PullError(
             "rate_limited",
@@ -148,7 +131,7 @@ def _ends_in_eof(lowered: str) -> bool:
 
 def registry_broke_off(reference: str, layer: str) -> PullError:
     """The daemon lost the registry in the middle of a layer download (it announced a retry)."""
-    host = _host_of(reference)
+    host = registry_of(reference)
     return PullError(
         "registry_unreachable",
         f"The connection to the registry {host} broke off while the Docker daemon was downloading layer "

@@ -255,6 +255,18 @@ def is_docker_hub(domain: str) -> bool:
     return domain.lower() in _HUB_DOMAINS
 
 
+def registry_of(text: str) -> str:
+    """The registry host a reference pulls from ("docker.io" for Docker Hub).
+
+    Best effort for text the grammar refuses, so an error message can still name a host.
+    """
+    try:
+        return parse_normalized(text).domain
+    except ReferenceError:
+        first, slash, _ = text.partition("/")
+        return first if slash and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
 # --- internals -------------------------------------------------------------------------------
 
 

@@ -13,8 +13,14 @@ from .reference import ReferenceError
 MAX_URI_LENGTH = 2048
 
 
-def _unauthenticated() -> JsonResponse:
-    return JsonResponse({"error": {"code": "unauthenticated", "message": "Log in first."}}, status=401)
+def json_error(status: int, code: str, message: str, **extra) -> JsonResponse:
+    """The JSON endpoints' error shape: {"error": {"code", "message"}, ...}."""
+    return JsonResponse({"error": {"code": code, "message": message}, **extra}, status=status)
+
+
+def unauthenticated() -> JsonResponse:
+    # JSON clients get 401 rather than a redirect to the login page.
+    return json_error(401, "unauthenticated", "Log in first.")
 
 
 @require_GET
@@ -22,18 +28,10 @@ def _unauthenticated() -> JsonResponse:
 def decode(request):
     """GET ?uri=... -> the form fields a pasted reference fills in, or 400 with the form's message."""
     if not request.user.is_authenticated:
-        return _unauthenticated()
+        return unauthenticated()
     uri = request.GET.get("uri", "")
     if len(uri) > MAX_URI_LENGTH:
-        return JsonResponse(
-            {
-                "error": {
-                    "code": "invalid_reference",
-                    "message": f"An image URI is at most {MAX_URI_LENGTH} characters.",
-                }
-            },
-            status=400,
-        )
+        return json_error(400, "invalid_reference", f"An image URI is at most {MAX_URI_LENGTH} characters.")
     try:
         decoded = decode_uri(uri)
     except ReferenceError as exc:
