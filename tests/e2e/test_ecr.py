@@ -196,3 +196,28 @@ def test_the_check_says_when_a_pasted_ecr_password_expires(stack, operator_clien
     # moto's registry refuses this made-up password: the check says so, without echoing it.
     assert data["error"]["code"] == "auth_failed"
     assert pasted not in response.content.decode()
+
+
+def test_validating_the_form_with_access_keys_writes_nothing(stack, worker_env):
+    from orchestrator.forms import ContainerInstanceForm
+
+    EcrTokenCache.objects.all().delete()
+    image, tag = stack.images["ecr"].rsplit(":", 1)
+    form = ContainerInstanceForm(
+        {
+            "name": "ecr-validate",
+            "image_name": image,
+            "image_tag": tag,
+            "registry_url": "https://" + image.rsplit("/", 1)[0],
+            "aws_auth": "keys",
+            "aws_access_key_id": "AKIAVALIDATEKEY",
+            "aws_secret_access_key": "validate-secret-marker",
+            "download_retries": 1,
+            "download_retry_interval": 200,
+            "download_timeout": 120,
+        },
+        instance=ContainerInstance(),
+    )
+    assert form.is_valid(), form.errors
+    assert form.check_result is not None and form.check_result.ok, form.check_result
+    assert not EcrTokenCache.objects.exists(), "validation must not write the ECR token cache"
