@@ -26,7 +26,14 @@ from dataclasses import asdict, dataclass, replace
 
 from registries.ecr import parse_ecr_host
 from registries.kinds import detect_kind
-from registries.reference import ImageReference, ReferenceError, is_docker_hub, parse_normalized
+from registries.reference import (
+    DEFAULT_DOMAIN,
+    ImageReference,
+    ReferenceError,
+    is_docker_hub,
+    normalize_host,
+    parse_normalized,
+)
 
 __all__ = [
     "MAX_REGISTRY_URL_CHARS",
@@ -45,7 +52,6 @@ __all__ = [
 _PULL_COMMAND = re.compile(r"(?:sudo\s+)?(?:docker|podman|nerdctl)\s+(?:image\s+)?pull\s+", re.IGNORECASE)
 # ``docker pull`` options: flags without a value, and --platform with one.
 _PULL_OPTION = re.compile(r"(?:--platform(?:=|\s+)\S+|--(?:all-tags|quiet|disable-content-trust)(?:=\S+)?|-[aq])\s+")
-DOCKER_HUB_DOMAIN = "docker.io"
 MAX_REGISTRY_URL_CHARS = 512
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _URL_HOST = re.compile(
@@ -106,7 +112,7 @@ def strip_pasted(text: str) -> str:
 def image_host(text: str, reference: ImageReference) -> str:
     """The registry host as the user wrote it in ``text`` (``docker.io`` for Hub)."""
     if is_docker_hub(reference.domain):
-        return DOCKER_HUB_DOMAIN
+        return DEFAULT_DOMAIN
     written = text.split("/", 1)[0]
     if written.lower() == reference.domain.lower():
         return written
@@ -126,7 +132,7 @@ def form_image_name(reference: ImageReference, host: str) -> str:
     """
     if not is_docker_hub(reference.domain):
         return f"{host}/{reference.path}"
-    hub = replace(reference, domain=DOCKER_HUB_DOMAIN, tag=None, digest=None)
+    hub = replace(reference, domain=DEFAULT_DOMAIN, tag=None, digest=None)
     familiar = hub.familiar_name
     try:
         if parse_normalized(familiar).name == hub.name:
@@ -181,7 +187,7 @@ def decode_uri(text: str) -> DecodedImage:
         registry_url=registry_url,
         username=kind.fixed_username or "",
         kind=kind.slug,
-        registry_host=DOCKER_HUB_DOMAIN if is_docker_hub(reference.domain) else reference.domain.lower(),
+        registry_host=normalize_host(reference.domain),
     )
 
 

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from registries.ecr import ECR_HOST_PATTERN, ECR_PUBLIC_HOST, ECR_USERNAME
+from registries.reference import DOCKER_HUB_HOSTS
 
 __all__ = [
     "ACR",
     "DOCKER_HUB",
-    "DOCKER_HUB_HOSTS",
     "ECR",
     "ECR_PUBLIC",
     "GENERIC",
@@ -81,13 +81,11 @@ class RegistryKind:
         return self.host_pattern is not None and self.host_pattern.fullmatch(bare) is not None
 
 
-#: Every spelling of Docker Hub's registry, including the blank registry URL.
-DOCKER_HUB_HOSTS = frozenset({"", "docker.io", "index.docker.io", "registry-1.docker.io"})
-
 DOCKER_HUB = RegistryKind(
     slug="dockerhub",
     label="Docker Hub",
-    hosts=DOCKER_HUB_HOSTS,
+    # A blank Registry URL means Docker Hub, as it does for the Docker CLI.
+    hosts=DOCKER_HUB_HOSTS | {""},
     host_pattern=None,
     registry_url_rule=(
         "Leave the Registry URL blank (docker.io, index.docker.io and https://index.docker.io/v1/ mean the same)."

@@ -53,7 +53,7 @@ from registries.ecr import (
     parse_ecr_host,
     read_password_expiry,
 )
-from registries.kinds import DOCKER_HUB, DOCKER_HUB_HOSTS, ECR, ECR_PUBLIC, GOOGLE, RegistryKind, detect_kind
+from registries.kinds import DOCKER_HUB, ECR, ECR_PUBLIC, GOOGLE, RegistryKind, detect_kind
 from registries.reference import ImageReference, ReferenceError, is_docker_hub, validate_tag
 
 __all__ = [
@@ -111,10 +111,6 @@ def _too_long(what: str, value: str, limit: int, detail: str = "") -> str | None
     if len(value) <= limit:
         return None
     return f"The {what} is {len(value)} characters long; the limit is {limit}{detail}."
-
-
-def _is_hub_host(host: str) -> bool:
-    return host.lower() in DOCKER_HUB_HOSTS
 
 
 def _parse_image(name: str, tag_field: str, result: ValidationResult) -> ImageReference | None:
@@ -176,7 +172,7 @@ def _check_tag(tag: str, result: ValidationResult) -> None:
 def _check_hosts(reference: ImageReference, host: str, url: RegistryUrl, result: ValidationResult) -> bool:
     """The registry URL must name the image's registry; name both when not."""
     image_is_hub = is_docker_hub(reference.domain)
-    if image_is_hub and _is_hub_host(url.host):
+    if image_is_hub and is_docker_hub(url.host):
         return True
     if not image_is_hub and url.host.lower() == reference.domain.lower():
         return True
@@ -192,7 +188,7 @@ def _check_hosts(reference: ImageReference, host: str, url: RegistryUrl, result:
     hint = f" To pull from {url.host}, write the image name as {url.host}/{reference.path}." if image_is_hub else ""
     result.error(
         "registry_url",
-        f"The registry URL points to {'Docker Hub' if _is_hub_host(url.host) else url.host} but the image "
+        f"The registry URL points to {'Docker Hub' if is_docker_hub(url.host) else url.host} but the image "
         f"is on {where}; both must name the same registry.{hint}",
     )
     return False

@@ -1,4 +1,4 @@
-"""Unit tests for registries.kinds: detecting the registry kind of a host."""
+"""Unit tests for registries.kinds and registries.credentials: the kind of a host, and where logins go."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registries.kinds import GENERIC, KINDS, RegistryKind, detect_kind, get_kind, host_without_port
+from registries.credentials import DOCKER_HUB_AUTH_KEY, auth_config, login_host
+from registries.decode import decode_uri
+from registries.kinds import DOCKER_HUB, GENERIC, KINDS, RegistryKind, detect_kind, get_kind, host_without_port
+from registries.reference import DOCKER_HUB_HOSTS, is_docker_hub
+from registries.validation import validate_registry_fields
 
 HOSTS = [
     ("", "dockerhub"),
     ("docker.io", "dockerhub"),
     ("index.docker.io", "dockerhub"),
     ("registry-1.docker.io", "dockerhub"),
+    ("registry.hub.docker.com", "dockerhub"),
     ("Docker.IO", "dockerhub"),
     ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "ecr"),
     ("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com", "ecr"),
@@ -140,3 +145,72 @@ def test_it_strips_the_port_from_a_host(host: str, expected: str) -> None:
 @given(st.text(max_size=60))
 def test_detecting_a_kind_never_raises(host: str) -> None:
     assert detect_kind(host) in KINDS
+
+
+# --- Docker Hub's aliases, and the host a login is sent to -------------------------------------
+
+
+@pytest.mark.parametrize("alias", sorted(DOCKER_HUB_HOSTS))
+def test_credentials_kinds_validation_and_decoding_agree_on_every_docker_hub_alias(alias: str) -> None:
+    assert is_docker_hub(alias) and is_docker_hub(alias.upper())
+    assert detect_kind(alias) is DOCKER_HUB
+    for url in (alias, f"https://{alias}", f"https://{alias.upper()}/v2/"):
+        assert login_host("myuser/app", url) == "docker.io"
+        assert auth_config(url, "myuser", "pw")["serveraddress"] == DOCKER_HUB_AUTH_KEY  # type: ignore[index]
+        result = validate_registry_fields("myuser/app", "1", url, "myuser", "pw")
+        assert (result.errors, result.kind, result.cleaned["registry_url"]) == ({}, DOCKER_HUB, ""), url
+    image = f"{alias}/myuser/app"
+    result = validate_registry_fields(image, "1", "", "myuser", "pw")
+    assert (result.errors, result.kind, result.cleaned["image_name"]) == ({}, DOCKER_HUB, "myuser/app")
+    decoded = decode_uri(f"{image}:1")
+    assert (decoded.kind, decoded.registry_host, decoded.registry_url) == ("dockerhub", "docker.io", "")
+    assert login_host(image, "") == "docker.io"
+
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("image_name", "registry_url", "expected"),
+    [
+        ("busybox", "", "docker.io"),
+        ("myuser/app", "", "docker.io"),
+        ("", "", "docker.io"),
+        ("  ", "  ", "docker.io"),
+        ("index.docker.io/myuser/app", "", "docker.io"),
+        ("registry-1.docker.io/library/busybox", "", "docker.io"),
+        ("myuser/app", "https://index.docker.io/v1/", "docker.io"),
+        ("ghcr.io/owner/app", "", "ghcr.io"),
+        ("Registry.Example.com:5000/team/app", "", "registry.example.com:5000"),
+        ("localhost:5000/app", "", "localhost:5000"),
+        ("[::1]:5000/app", "", "[::1]:5000"),
+        (f"{ECR}/team/app", f"https://{ECR}/team/", ECR),
+        ("ghcr.io/owner/app", "ghcr.io", "ghcr.io"),
+        # The Registry URL wins: it is what the operator said the password is for.
+        ("app", "https://user:pw@Registry.Example.com:5000/v2/", "registry.example.com:5000"),
+        # The daemon keeps a port, even the default one, so the login does too.
+        ("registry.example.com:443/app", "", "registry.example.com:443"),
+        ("myuser/app", "docker.io:443", "docker.io:443"),
+        # Refused by the grammar: still a best guess, so a message or a log can name a host.
+        ("Bad Name!", "", "docker.io"),
+        ("bad_host.example.com:5000/App!", "", "bad_host.example.com:5000"),
+    ],
+)
+def test_login_host_is_the_registry_url_host_or_else_the_image_registry(
+    image_name: str, registry_url: str, expected: str
+) -> None:
+    assert login_host(image_name, registry_url) == expected
+
+
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_login_host_never_raises_and_is_lowercase(image_name: str, registry_url: str) -> None:
+    host = login_host(image_name, registry_url)
+    assert host and host == host.lower()
+
+
+def test_auth_config_sends_the_login_to_the_same_host_as_login_host() -> None:
+    assert auth_config("", "", "", image_name="ghcr.io/owner/app") is None
+    assert auth_config("", "bob", "pw") == {"username": "bob", "password": "pw", "serveraddress": DOCKER_HUB_AUTH_KEY}
+    assert auth_config("", "bob", "pw", image_name="ghcr.io/owner/app")["serveraddress"] == "ghcr.io"  # type: ignore[index]
+    config = auth_config(f"{ECR}/team/", "AWS", "token", image_name=f"{ECR}/team/app")
+    assert config == {"username": "AWS", "password": "token", "serveraddress": ECR}

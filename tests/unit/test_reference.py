@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,16 +12,19 @@ from registries.reference import (
     DigestReference,
     ImageReference,
     ReferenceError,
-    familiar_match,
     is_docker_hub,
+    normalize_host,
     parse,
+    parse_normalized,
+    validate_digest,
+    validate_tag,
+)
+from registries.reference.go_api import (
+    familiar_match,
     parse_any_reference,
     parse_docker_ref,
     parse_named,
-    parse_normalized,
     split_hostname,
-    validate_digest,
-    validate_tag,
     with_digest,
     with_name,
     with_tag,
@@ -309,6 +314,7 @@ def test_it_rejects_bad_digests_on_their_own(digest: str, kind: str, message: st
         ("docker.io", True),
         ("index.docker.io", True),
         ("registry-1.docker.io", True),
+        ("registry.hub.docker.com", True),
         ("Docker.IO", True),
         ("ghcr.io", False),
         ("docker.com", False),
@@ -318,6 +324,34 @@ def test_it_rejects_bad_digests_on_their_own(digest: str, kind: str, message: st
 )
 def test_it_recognizes_docker_hub_by_any_of_its_host_names(domain: str, expected: bool) -> None:
     assert is_docker_hub(domain) is expected
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("docker.io", "docker.io"),
+        ("Index.Docker.IO", "docker.io"),
+        ("registry-1.docker.io", "docker.io"),
+        ("registry.hub.docker.com", "docker.io"),
+        ("docker.io:443", "docker.io:443"),
+        ("GHCR.io", "ghcr.io"),
+        ("localhost:5000", "localhost:5000"),
+        ("", ""),
+    ],
+)
+def test_it_folds_docker_hub_aliases_to_docker_io_and_lowercases_other_hosts(host: str, expected: str) -> None:
+    assert normalize_host(host) == expected
+
+
+def test_the_parser_leaves_docker_hub_aliases_other_than_index_docker_io_as_written() -> None:
+    assert parse_normalized("index.docker.io/user/app").domain == "docker.io"
+    assert parse_normalized("registry-1.docker.io/user/app").domain == "registry-1.docker.io"
+    assert parse_normalized("registry.hub.docker.com/user/app").domain == "registry.hub.docker.com"
+
+
+def test_the_package_does_not_import_the_go_api() -> None:
+    code = "import sys, registries.reference; sys.exit('registries.reference.go_api' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_parse_keeps_names_as_written_without_adding_docker_io() -> None:

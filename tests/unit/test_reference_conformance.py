@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from registries import reference
+from registries.reference import go_api
 
 # A copy of shared/conformance/reference-vectors.json lives in the repository so a clean clone
 # tests the same cases anywhere; test_the_copy_matches_the_shared_vectors keeps it honest.
@@ -38,11 +39,11 @@ GO_ERRORS = {
 
 ENTRY_POINTS: dict[str, Callable[[str], Any]] = {
     "Parse": reference.parse,
-    "ParseNamed": reference.parse_named,
-    "ParseNormalizedNamed": reference.parse_normalized_named,
-    "ParseDockerRef": reference.parse_docker_ref,
-    "ParseAnyReference": reference.parse_any_reference,
-    "WithName": reference.with_name,
+    "ParseNamed": go_api.parse_named,
+    "ParseNormalizedNamed": go_api.parse_normalized_named,
+    "ParseDockerRef": go_api.parse_docker_ref,
+    "ParseAnyReference": go_api.parse_any_reference,
+    "WithName": go_api.with_name,
 }
 
 # Expected output field -> how to read it from our result.
@@ -53,8 +54,8 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "tag": lambda ref: ref.tag,
     "digest": lambda ref: ref.digest,
     "string": str,
-    "familiar_name": reference.familiar_name,
-    "familiar_string": reference.familiar_string,
+    "familiar_name": go_api.familiar_name,
+    "familiar_string": go_api.familiar_string,
 }
 
 
@@ -88,13 +89,13 @@ def _run(case: dict[str, Any]) -> Any:
         result = ENTRY_POINTS[case["base_function"]](case["input"])
         for step in case["apply"]:
             if step == "WithTag":
-                result = reference.with_tag(result, case["with_tag"])
+                result = go_api.with_tag(result, case["with_tag"])
             else:
                 assert step == "WithDigest", step
-                result = reference.with_digest(result, case["with_digest"])
+                result = go_api.with_digest(result, case["with_digest"])
         return result
     if function == "FamiliarMatch":
-        return reference.familiar_match(case["pattern"], reference.parse_any_reference(case["input"]))
+        return go_api.familiar_match(case["pattern"], go_api.parse_any_reference(case["input"]))
     return ENTRY_POINTS[function](case["input"])
 
 

@@ -573,6 +573,15 @@ def test_it_treats_a_naive_now_as_utc() -> None:
     assert result.errors == {}
 
 
+@pytest.mark.parametrize(
+    "registry_url", ["registry.hub.docker.com", "https://registry.hub.docker.com", "Registry.Hub.Docker.com/"]
+)
+def test_it_accepts_registry_hub_docker_com_as_docker_hub(registry_url: str) -> None:
+    result = check(image_name="myuser/app", registry_url=registry_url, username="myuser", password=PW)
+    assert result.errors == {}
+    assert (result.kind.slug, result.cleaned["registry_url"]) == ("dockerhub", "")
+
+
 def test_it_reports_several_fields_at_once() -> None:
     result = check(image_name="", image_tag="-x", registry_url="ftp://x", username="bob")
     assert set(result.errors) == {"image_name", "image_tag", "registry_url", "registry_password"}
