@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := orchestrator.settings
 
-.PHONY: run venv venv-dev migrate test test-unit test-e2e test-faults test-browser bench bench-quick lint stack-up stack-down clean
+.PHONY: run venv venv-dev migrate test test-unit test-e2e test-faults test-browser screenshots bench bench-quick lint stack-up stack-down clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test-faults: venv-dev
 test-browser: venv-dev
 	bash tests/stack/install.sh
 	DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest tests/browser $(PYTEST_ARGS)
+
+# The README's screenshots (docs/screenshots/), retaken by the browser tests; other runs leave them alone.
+screenshots: venv-dev
+	bash tests/stack/install.sh
+	DATA_DIR=$(CURDIR)/var/test WRITE_SCREENSHOTS=1 $(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 # Benchmarks on the real stack (bench/): the console against `docker pull`, the progress
 # pipeline, status endpoints at scale. Full run -> bench/results/latest.{md,json};

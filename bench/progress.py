@@ -5,10 +5,10 @@ to ``events`` events: every event that carries ``current/total`` becomes a run
 of events whose ``current`` climbs to the recorded value, in the recorded order,
 so the shape (layers, interleaving, statuses) is the real one.
 
-It goes through the worker's own code: :func:`orchestrator.pulling.pull_once`
-(which folds each event with :class:`orchestrator.progress.ProgressFolder` and
+It goes through the worker's own code: :func:`orchestrator.pulls.attempt.pull_once`
+(which folds each event with :class:`orchestrator.pulls.progress.ProgressFolder` and
 hands a snapshot to ``on_progress``, and runs the deadline/cancel watchdog) with
-:class:`orchestrator.tasks.JobWriter` at ``settings.PULL_PROGRESS_WRITE_INTERVAL``,
+:class:`orchestrator.pulls.runner.JobWriter` at ``settings.PULL_PROGRESS_WRITE_INTERVAL``,
 on a real job row in the SQLite database. Only the daemon is replaced: a client
 that answers ``POST /images/create`` with the recorded stream. Every INSERT,
 UPDATE or DELETE any thread sends to the database is counted.
@@ -136,13 +136,15 @@ class WriteCounter:
 
 
 def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: float | None) -> dict[str, Any]:
-    """One job through the worker's pull path, as ``orchestrator.tasks.pull_image`` drives it."""
+    """One job through the worker's pull path, as ``orchestrator.pulls.runner`` drives it."""
     from django.conf import settings
 
-    from orchestrator import leases
     from orchestrator.models import ContainerInstance, PullJob
-    from orchestrator.pulling import pull_once
-    from orchestrator.tasks import JobWriter
+    from orchestrator.pulls import actions
+    from orchestrator.pulls.attempt import pull_once
+    from orchestrator.pulls.holders import holder_token
+    from orchestrator.pulls.lease import Lease
+    from orchestrator.pulls.runner import JobWriter
 
     instance = ContainerInstance.objects.create(
         name=f"replay-{time.monotonic_ns()}", image_name=REFERENCE.rsplit(":", 1)[0], image_tag="1"
@@ -150,13 +152,13 @@ def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: 
     job = PullJob.objects.create(instance=instance, reference=REFERENCE)
     counter.count, counter.active = 0, True
     started = time.perf_counter()
-    holder = leases.holder_token("bench-replay")
-    if not leases.claim(job.pk, holder):
-        raise RuntimeError(f"could not claim the replay job: {leases.describe(job.pk)}")
-    lease = leases.Lease(job.pk, holder)
+    fence = actions.claim(job.pk, holder_token("bench-replay"))
+    if fence is None:
+        raise RuntimeError(f"could not claim the replay job: {actions.describe(job.pk)}")
+    lease = Lease(fence)
     lease.start()  # the heartbeat thread: its writes count too
     try:
-        lease.begin_attempt(1, "Attempt 1: contacting the registry")
+        actions.begin_attempt(lease, 1)
         writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
         outcome = pull_once(
             ReplayDaemon(events, paced_seconds),
@@ -164,13 +166,14 @@ def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: 
             auth_config=None,
             deadline=time.monotonic() + 3600,
             on_progress=writer.progress,
-            should_cancel=writer.cancel_requested,
+            should_cancel=lease.cancel_requested,
             docker_host="replay",
         )
         writer.progress(outcome.snapshot, force=True)  # as pull_image does when the stream ends
         elapsed = time.perf_counter() - started
         counter.active = False
-        lease.end_attempt("succeeded", state=PullJob.State.SUCCEEDED, progress=100)
+        actions.pulled(lease, digest="", platform="", up_to_date=False)
+        actions.finish(lease, PullJob.State.SUCCEEDED)
     finally:
         counter.active = False
         lease.stop()
@@ -182,7 +185,7 @@ def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: 
 
 def _fold_rates(stream: list[dict[str, Any]]) -> dict[str, int]:
     """Where the time goes: folding alone, and folding plus a snapshot per event (no database)."""
-    from orchestrator.progress import ProgressFolder
+    from orchestrator.pulls.progress import ProgressFolder
 
     folder = ProgressFolder()
     started = time.perf_counter()

@@ -3,9 +3,12 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import containers, jobs
-from .forms import ContainerInstanceForm
+from .containers.spec import CONTAINER_SECTIONS
+from .instances.actions import delete_instances, instance_saved
+from .instances.forms import AWS_FIELDS, DOWNLOAD_FIELDS, ContainerInstanceForm
 from .models import ContainerInstance, PullJob
+from .pulls.actions import queue_pull
+from .security.roles import PULL_INSTANCE
 
 
 class AdminInstanceForm(ContainerInstanceForm):
@@ -48,31 +51,20 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("AWS ECR password source", {"fields": ("aws_auth", "aws_access_key_id", "aws_secret_access_key")}),
-        ("Download", {"fields": ("download_retries", "download_retry_interval", "download_timeout")}),
-        ("Command and environment", {"fields": ("entrypoint", "env", "restart_on_failure"), "classes": ("collapse",)}),
-        ("Networking", {"fields": ("network_mode", "internal_ports", "external_ports"), "classes": ("collapse",)}),
-        ("Resources", {"fields": ("memory", "cpus", "gpus", "runtime"), "classes": ("collapse",)}),
-        ("Storage and devices", {"fields": ("volumes", "devices", "privileged"), "classes": ("collapse",)}),
-        ("Logging", {"fields": ("logger_type", "logger_parameters"), "classes": ("collapse",)}),
+        ("AWS ECR password source", {"fields": AWS_FIELDS}),
+        ("Download", {"fields": DOWNLOAD_FIELDS}),
+        *((legend, {"fields": names, "classes": ("collapse",)}) for legend, names in CONTAINER_SECTIONS),
     )
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
-        if change and not obj.enabled:
-            # Kura: a disabled instance has no container (the image stays).
-            containers.request_converge(obj.pk)
+        instance_saved(obj, created=not change)
 
     def delete_model(self, request, obj) -> None:
-        instance_id = obj.pk
-        super().delete_model(request, obj)
-        containers.request_converge(instance_id)
+        delete_instances([obj])
 
     def delete_queryset(self, request, queryset) -> None:
-        instance_ids = list(queryset.values_list("pk", flat=True))
-        super().delete_queryset(request, queryset)
-        for instance_id in instance_ids:
-            containers.request_converge(instance_id)
+        delete_instances(queryset)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -93,13 +85,13 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
     def pull_now(self, request, queryset):
         queued = attached = 0
         for instance in queryset:
-            _, created = jobs.queue_pull(instance, request.user)
+            _, created = queue_pull(instance, request.user)
             queued += created
             attached += not created
         self.message_user(request, f"Queued {queued} pull(s); {attached} already under way.", messages.SUCCESS)
 
     def has_pull_permission(self, request) -> bool:
-        return request.user.has_perm("orchestrator.pull_containerinstance")
+        return request.user.has_perm(PULL_INSTANCE)
 
 
 @admin.register(PullJob)

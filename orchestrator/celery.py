@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
 app = Celery("orchestrator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Tasks live beside their room's code; they are sent by name, never imported.
+app.autodiscover_tasks(["orchestrator.pulls", "orchestrator.containers"])
 # Every worker runs the pull sweeper (requeues pulls of dead workers, sends queued pulls).
-app.steps["worker"].add("orchestrator.sweeper:PullSweeper")
+app.steps["worker"].add("orchestrator.pulls.sweeper:PullSweeper")

@@ -6,8 +6,13 @@ import time
 
 from django.conf import settings
 from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from registries.daemon import open_client
+
+from .celery import app
 
 
 def _timed(check) -> dict:
@@ -27,8 +32,6 @@ def _database() -> str:
 
 
 def _broker() -> str:
-    from .celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=0, timeout=2)
         return conn.transport.driver_name
@@ -46,3 +49,16 @@ def _docker() -> str:
 def health_report() -> dict:
     checks = {"database": _timed(_database), "broker": _timed(_broker), "docker": _timed(_docker)}
     return {"ok": all(check["ok"] for check in checks.values()), "checks": checks}
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    report = health_report()
+    # The HTTP status is the web server's own health (it needs its database); the
+    # body says whether pulls can run (task queue and Docker daemon too).
+    status = 200 if report["checks"]["database"]["ok"] else 503
+    if not request.user.is_authenticated:
+        # Enough for a load balancer, nothing about the setup for strangers.
+        report = {"ok": report["ok"], "checks": {name: {"ok": c["ok"]} for name, c in report["checks"].items()}}
+    return JsonResponse(report, status=status)

@@ -117,7 +117,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "orchestrator.middleware.ContentSecurityPolicyMiddleware",
+    "orchestrator.security.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -275,7 +275,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_PULL_QUEUE = env("CELERY_PULL_QUEUE", "pulls")
 # Pulls whose worker died and queued pulls the broker never got are found by a
-# sweeper thread in every worker (orchestrator.sweeper, PULL_SWEEP_SECONDS), not
+# sweeper thread in every worker (orchestrator.pulls.sweeper, PULL_SWEEP_SECONDS), not
 # by beat: a beat task cannot travel while the broker is down.
 CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
 

@@ -2,10 +2,7 @@
 
 Pure functions, no Docker import: each ``parse_*`` takes the text a person typed
 and returns the value Docker needs, or raises :class:`SettingError` with a
-message that says how to fix it. :func:`build_spec` runs them all (plus the
-checks that involve two fields) and returns a :class:`ContainerSpec`, whose
-:meth:`~ContainerSpec.create_kwargs` are the arguments of the Docker SDK's
-``APIClient.create_container`` and ``create_host_config``.
+message that says how to fix it. :mod:`.spec` runs them all and builds the Docker create arguments.
 
 Kura's meaning is kept, with these fixes:
 
@@ -23,11 +20,8 @@ Kura's meaning is kept, with these fixes:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,27 +35,33 @@ MAX_CPUS = Decimal("4096")
 PROTOCOLS = ("tcp", "udp", "sctp")
 MAX_ENTRIES = 200
 
-# Kura's logger type names -> Docker log driver ("" = the daemon's default driver).
-LOGGER_DRIVERS: dict[str, str] = {
-    "NONE": "none",
-    "DEFAULT": "",
-    "LOCAL": "local",
-    "JSON_FILE": "json-file",
-    "SYSLOG": "syslog",
-    "JOURNALD": "journald",
-    "GELF": "gelf",
-    "FLUENTD": "fluentd",
-    "AWSLOGS": "awslogs",
-    "SPLUNK": "splunk",
-    "ETWLOGS": "etwlogs",
-    "GCPLOGS": "gcplogs",
-    "LOKI": "loki",
+# Kura's logger types: name -> (Docker log driver, label). "" is the daemon's default driver.
+# The model's choices and the parser both read this table.
+LOGGER_TYPES: dict[str, tuple[str, str]] = {
+    "NONE": ("none", "NONE: keep no logs"),
+    "DEFAULT": ("", "DEFAULT: the Docker daemon's default (usually a JSON file)"),
+    "LOCAL": ("local", "LOCAL: compact files on the gateway"),
+    "JSON_FILE": ("json-file", "JSON_FILE: JSON files on the gateway"),
+    "SYSLOG": ("syslog", "SYSLOG"),
+    "JOURNALD": ("journald", "JOURNALD: the systemd journal"),
+    "GELF": ("gelf", "GELF (Graylog, Logstash)"),
+    "FLUENTD": ("fluentd", "FLUENTD"),
+    "AWSLOGS": ("awslogs", "AWSLOGS: Amazon CloudWatch"),
+    "SPLUNK": ("splunk", "SPLUNK"),
+    "ETWLOGS": ("etwlogs", "ETWLOGS (Windows only)"),
+    "GCPLOGS": ("gcplogs", "GCPLOGS: Google Cloud Logging"),
+    "LOKI": ("loki", "LOKI (needs Grafana's Loki plugin)"),
 }
+DEFAULT_LOGGER = "DEFAULT"
+LOGGER_DRIVERS: dict[str, str] = {name: driver for name, (driver, _) in LOGGER_TYPES.items()}
+LOGGER_CHOICES = [(name, label) for name, (_, label) in LOGGER_TYPES.items()]
 NETWORK_MODES = ("bridge", "none", "host")
 RESTART_POLICY = "unless-stopped"
 GPU_DRIVER = "nvidia"
 
-CONTAINER_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+# Docker's own rule for container names (the model validates the instance name with it too).
+CONTAINER_NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}"
+CONTAINER_NAME_RE = re.compile(rf"^/?{CONTAINER_NAME_PATTERN}$")
 CONTAINER_ID_RE = re.compile(r"^[0-9a-f]{12,64}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 OPTION_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -74,14 +74,6 @@ DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 class SettingError(ValueError):
     """One field's value is wrong; the message says how to fix it."""
-
-
-class SpecErrors(ValueError):
-    """Several fields are wrong: ``errors`` maps field name -> messages."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
 
 
 @dataclass(frozen=True)
@@ -363,13 +355,13 @@ def parse_network_mode(text: Any, own_name: str = "") -> str | None:
 
 def parse_logger_type(text: Any) -> str:
     """Kura's logger type name (DEFAULT when blank)."""
-    text = _clean(text).upper().replace("-", "_") or "DEFAULT"
+    text = _clean(text).upper().replace("-", "_") or DEFAULT_LOGGER
     if text not in LOGGER_DRIVERS:
         raise SettingError(f"Choose one of {', '.join(LOGGER_DRIVERS)}.")
     return text
 
 
-def parse_logger_parameters(text: Any, logger_type: str = "DEFAULT") -> dict[str, str]:
+def parse_logger_parameters(text: Any, logger_type: str = DEFAULT_LOGGER) -> dict[str, str]:
     """'max-size=10m, max-file=3' -> the log driver's options."""
     options: dict[str, str] = {}
     for entry in _pairs(_clean(text)):
@@ -398,157 +390,3 @@ def parse_digest_pin(text: Any) -> str:
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-# --------------------------------------------------------------------------- the whole spec
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """Everything the daemon needs to create the container, parsed and checked."""
-
-    ports: tuple[Port, ...] = ()
-    port_bindings: dict[str, list[int]] = field(default_factory=dict)
-    privileged: bool = False
-    env: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] = ()
-    memory: int | None = None
-    nano_cpus: int | None = None
-    gpus: int | None = None
-    binds: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()
-    runtime: str | None = None
-    network_mode: str | None = None
-    logger_type: str = "DEFAULT"
-    logger_parameters: dict[str, str] = field(default_factory=dict)
-    restart_on_failure: bool = False
-
-    def create_kwargs(self) -> dict[str, dict[str, Any]]:
-        """{'config': create_container kwargs, 'host_config': create_host_config kwargs}; JSON-serialisable."""
-        config: dict[str, Any] = {}
-        if self.ports:
-            config["ports"] = [(port.number, port.protocol) for port in self.ports]
-        if self.env:
-            config["environment"] = list(self.env)
-        if self.entrypoint:
-            config["entrypoint"] = list(self.entrypoint)
-        host: dict[str, Any] = {}
-        if self.port_bindings:
-            host["port_bindings"] = {key: list(value) for key, value in self.port_bindings.items()}
-        if self.privileged:
-            host["privileged"] = True
-        if self.binds:
-            host["binds"] = list(self.binds)
-        if self.devices:
-            host["devices"] = list(self.devices)
-        if self.memory is not None:
-            host["mem_limit"] = self.memory
-        if self.nano_cpus is not None:
-            host["nano_cpus"] = self.nano_cpus
-        if self.gpus is not None:
-            host["device_requests"] = [{"driver": GPU_DRIVER, "count": self.gpus, "capabilities": [["gpu"]]}]
-        if self.runtime:
-            host["runtime"] = self.runtime
-        if self.network_mode:
-            host["network_mode"] = self.network_mode
-        driver = LOGGER_DRIVERS[self.logger_type]
-        if driver or self.logger_parameters:
-            host["log_config"] = {"type": driver, "config": dict(self.logger_parameters)}
-        if self.restart_on_failure:
-            host["restart_policy"] = {"Name": RESTART_POLICY}
-        return {"config": config, "host_config": host}
-
-    def settings_hash(self, image: str) -> str:
-        """A fingerprint of image reference + settings: a container labelled with another one needs recreating."""
-        text = json.dumps({"image": image, **self.create_kwargs()}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def build_spec(values: Mapping[str, Any], *, name: str = "") -> ContainerSpec:
-    """Parse every container field of ``values`` (form data or an instance's attributes).
-
-    Raises SpecErrors with a message per bad field; cross-field problems go on
-    the field the user should change.
-    """
-    errors: dict[str, list[str]] = {}
-    parsed: dict[str, Any] = {}
-
-    def run(field_name: str, parser, *args) -> None:
-        try:
-            parsed[field_name] = parser(values.get(field_name), *args)
-        except SettingError as error:
-            errors.setdefault(field_name, []).append(str(error))
-
-    run("internal_ports", parse_internal_ports)
-    run("external_ports", parse_external_ports)
-    run("env", parse_env)
-    run("entrypoint", parse_entrypoint)
-    run("memory", parse_memory)
-    run("cpus", parse_cpus)
-    run("gpus", parse_gpus)
-    run("volumes", parse_volumes)
-    run("devices", parse_devices)
-    run("runtime", parse_runtime)
-    run("network_mode", parse_network_mode, name)
-    run("logger_type", parse_logger_type)
-    if "logger_type" in parsed:
-        run("logger_parameters", parse_logger_parameters, parsed["logger_type"])
-
-    bindings: dict[str, list[int]] = {}
-    if "internal_ports" in parsed and "external_ports" in parsed:
-        try:
-            bindings = pair_ports(parsed["internal_ports"], parsed["external_ports"])
-        except SettingError as error:
-            errors.setdefault("external_ports", []).append(str(error))
-    mode = parsed.get("network_mode")
-    if bindings and mode == "host":
-        errors.setdefault("network_mode", []).append(
-            "In host mode the container uses the gateway's ports directly: leave the ports empty, or pick another mode."
-        )
-    elif bindings and mode and mode.startswith("container:"):
-        errors.setdefault("network_mode", []).append(
-            "A container that shares another container's network cannot publish ports: leave the ports empty."
-        )
-    if errors:
-        raise SpecErrors(errors)
-    return ContainerSpec(
-        ports=tuple(parsed["internal_ports"]),
-        port_bindings=bindings,
-        privileged=bool(values.get("privileged")),
-        env=tuple(parsed["env"]),
-        entrypoint=tuple(parsed["entrypoint"]),
-        memory=parsed["memory"],
-        nano_cpus=parsed["cpus"],
-        gpus=parsed["gpus"],
-        binds=tuple(parsed["volumes"]),
-        devices=tuple(parsed["devices"]),
-        runtime=parsed["runtime"],
-        network_mode=parsed["network_mode"],
-        logger_type=parsed["logger_type"],
-        logger_parameters=parsed["logger_parameters"],
-        restart_on_failure=bool(values.get("restart_on_failure")),
-    )
-
-
-SPEC_FIELDS = (
-    "internal_ports",
-    "external_ports",
-    "privileged",
-    "env",
-    "entrypoint",
-    "memory",
-    "cpus",
-    "gpus",
-    "volumes",
-    "devices",
-    "runtime",
-    "network_mode",
-    "logger_type",
-    "logger_parameters",
-    "restart_on_failure",
-)
-
-
-def spec_values(instance: Any) -> dict[str, Any]:
-    """The container fields of a model instance (or anything with those attributes) as a mapping."""
-    return {name: getattr(instance, name, None) for name in SPEC_FIELDS}

@@ -8,21 +8,22 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 
-from registries.check import CheckResult, check_image, unsupported_message
+from orchestrator.models import ContainerInstance
+from orchestrator.models.instances import normalized_reference
+from registries.check import CheckResult, unsupported_message
 from registries.ecr import describe_expiry
-from registries.errors import PullError
-from registries.reference import ReferenceError, parse_normalized, registry_of
 from registries.validation import validate_registry_fields
 
-from . import registry_auth
-from .container_form import CONTAINER_FIELDS, ContainerSettingsMixin, Section
-from .models import ContainerInstance
+from .access import Login, check_access, refusal_field
+from .sections import CONTAINER_FIELDS, ContainerSettingsMixin, Section
 
 PASSWORD_HELP_NEW = (
     "The registry password or access token: a Docker Hub personal access token, the output of "
     "`aws ecr get-login-password` for ECR, a GitHub token for ghcr.io. Stored encrypted; never shown again."
 )
 REGISTRY_FIELDS = ("image_name", "image_tag", "registry_url", "registry_username", "registry_password")
+AWS_FIELDS = ("aws_auth", "aws_access_key_id", "aws_secret_access_key")
+DOWNLOAD_FIELDS = ("download_retries", "download_retry_interval", "download_timeout")
 PASSWORD_HELP_KEEP = "A password is stored. Leave blank to keep it, type a new one to replace it."
 
 
@@ -59,16 +60,10 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
         fields = [
             "name",
             "enabled",
-            "image_name",
-            "image_tag",
-            "registry_url",
-            "registry_username",
-            "registry_password",
+            *REGISTRY_FIELDS,
             "aws_auth",
             "aws_access_key_id",
-            "download_retries",
-            "download_retry_interval",
-            "download_timeout",
+            *DOWNLOAD_FIELDS,
             *CONTAINER_FIELDS,
         ]
         widgets = {
@@ -77,8 +72,10 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             "registry_username": forms.TextInput(attrs={"autocomplete": "username", "spellcheck": "false"}),
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, always_check: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # The Check access button checks whatever CHECK_IMAGE_ON_SAVE says; a save checks only when it says so.
+        self.always_check = always_check
         # The stored secrets, read with the instance: cleaning the model form overwrites its password field.
         self.stored_password = str(self.instance.registry_password or "") if self.instance.pk else ""
         self.stored_secret = str(self.instance.aws_secret_access_key or "") if self.instance.pk else ""
@@ -130,12 +127,8 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
                 "digest_pin",
                 start_open=True,
             ),
-            Section("Download", "download_retries", "download_retry_interval", "download_timeout"),
-            Section("Command and environment", "entrypoint", "env", "restart_on_failure"),
-            Section("Networking", "network_mode", "internal_ports", "external_ports"),
-            Section("Resources", "memory", "cpus", "gpus", "runtime"),
-            Section("Storage and devices", "volumes", "devices", "privileged"),
-            Section("Logging", "logger_type", "logger_parameters"),
+            Section("Download", *DOWNLOAD_FIELDS),
+            *self.container_sections(),
             Div(Submit("save", "Save"), css_class="mt-3"),
         )
 
@@ -173,8 +166,9 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             self._clean_aws(cleaned, aws_auth, result.kind)
         if not cleaned.get("image_tag"):
             cleaned["image_tag"] = "latest"
-        if settings.CHECK_IMAGE_ON_SAVE and not any(field in self.errors for field in REGISTRY_FIELDS):
-            self._check_image(cleaned, new_password, keep_stored, clearing)
+        wanted = self.always_check or settings.CHECK_IMAGE_ON_SAVE
+        if wanted and not any(field in self.errors for field in (*REGISTRY_FIELDS, *AWS_FIELDS)):
+            self._check_access(cleaned, new_password, keep_stored, clearing)
         return cleaned
 
     def _forget_url_credentials(self) -> None:
@@ -198,43 +192,27 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             if not cleaned.get("aws_secret_access_key") and not self.aws_secret_stored:
                 self.add_error("aws_secret_access_key", "Enter the secret access key that goes with the key ID.")
 
-    def check_only(self) -> CheckResult | None:
-        """For the "Check access" button: the check's result, or None if the registry fields are invalid."""
-        self.is_valid()
-        return self.check_result
-
-    def _check_image(self, cleaned: dict, new_password: str, keep_stored: bool, clearing: bool) -> None:
+    def _check_access(self, cleaned: dict, new_password: str, keep_stored: bool, clearing: bool) -> None:
         """Ask the registry, through the daemon, whether this image can be pulled; before anything is saved."""
-        try:
-            reference = str(parse_normalized(f"{cleaned['image_name']}:{cleaned['image_tag']}"))
-        except ReferenceError:
-            return
-        password = self.stored_password if keep_stored else ("" if clearing else new_password)
-        aws_auth = cleaned.get("aws_auth", "")
-        try:
-            credentials, _ = registry_auth.resolve(
-                host=registry_of(reference),
-                registry_url=cleaned.get("registry_url", ""),
-                username=cleaned.get("registry_username", ""),
-                password=password,
-                aws_auth=aws_auth,
-                access_key_id=cleaned.get("aws_access_key_id", ""),
-                secret_access_key=cleaned.get("aws_secret_access_key") or self.stored_secret,
-            )
-        except PullError as error:
-            self.check_result = CheckResult(error={"code": error.code, "message": error.message})
-            self.add_error("aws_access_key_id" if aws_auth == "keys" else "aws_auth", error.message)
-            return
-        result = self.check_result = check_image(settings.DOCKER_HOST, reference, credentials)
+        login = Login(
+            registry_url=cleaned.get("registry_url", ""),
+            username=cleaned.get("registry_username", ""),
+            password=self.stored_password if keep_stored else ("" if clearing else new_password),
+            aws_auth=cleaned.get("aws_auth", ""),
+            access_key_id=cleaned.get("aws_access_key_id", ""),
+            secret_access_key=cleaned.get("aws_secret_access_key") or self.stored_secret,
+        )
+        result = self.check_result = check_access(
+            normalized_reference(cleaned["image_name"], cleaned["image_tag"]), login
+        )
         if result.error:
-            code, message = result.error["code"], result.error["message"]
-            if code in ("auth_failed", "token_expired"):
-                self.add_error("registry_password", message)
-            elif code == "not_found":
-                self.add_error("image_tag" if "tag" in message else "image_name", message)
-            else:
-                # The registry or daemon may be back by the time the pull runs; say so, don't block.
+            field = refusal_field(result.error)
+            if field is None:
+                # AWS, the registry or the daemon may be back by the time the pull runs; say so, don't block.
+                code, message = result.error["code"], result.error["message"]
                 self.warnings.append(f"The image could not be checked before saving ({code}): {message}")
+            else:
+                self.add_error(field, result.error["message"])
             return
         cleaned["pull_platform"] = ""
         if result.supported is False:

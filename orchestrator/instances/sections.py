@@ -2,7 +2,7 @@
 the confirmation asked before disabling an instance stops its container.
 
 Mixed into ``forms.ContainerInstanceForm``; the parsing itself is in
-:mod:`orchestrator.container_settings`.
+:mod:`orchestrator.containers.spec`, whose ``CONTAINER_SECTIONS`` lists the fields.
 """
 
 from __future__ import annotations
@@ -12,27 +12,11 @@ from crispy_forms.utils import TEMPLATE_PACK
 from django import forms
 from django.template.loader import render_to_string
 
-from .container_settings import SettingError, SpecErrors, build_spec, parse_digest_pin
-from .models import ContainerInstance
+from orchestrator.containers.parsers import DEFAULT_LOGGER, SettingError, parse_digest_pin
+from orchestrator.containers.spec import CONTAINER_SECTIONS, SPEC_FIELDS, SpecErrors, build_spec
 
-CONTAINER_FIELDS = [
-    "digest_pin",
-    "entrypoint",
-    "env",
-    "restart_on_failure",
-    "network_mode",
-    "internal_ports",
-    "external_ports",
-    "memory",
-    "cpus",
-    "gpus",
-    "runtime",
-    "volumes",
-    "devices",
-    "privileged",
-    "logger_type",
-    "logger_parameters",
-]
+# The container fields the form edits: the spec's, and the required digest checked after the pull.
+CONTAINER_FIELDS = ("digest_pin", *SPEC_FIELDS)
 TEXTAREA_ROWS = {"env": 4, "entrypoint": 2, "volumes": 2, "devices": 2, "logger_parameters": 2}
 PLACEHOLDERS = {
     "internal_ports": "80, 53:udp",
@@ -54,7 +38,7 @@ PLACEHOLDERS = {
 class Section(Fieldset):
     """A fieldset that folds (Bootstrap 5 collapse). Open when asked, or when one of its fields has an error."""
 
-    template = "orchestrator/layout/section.html"
+    template = "instances/layout/section.html"
 
     def __init__(self, legend: str, *fields, start_open: bool = False, **kwargs) -> None:
         super().__init__(legend, *fields, **kwargs)
@@ -131,12 +115,17 @@ class ContainerSettingsMixin:
                 "stays, and enabling the instance again starts a new container.",
             )
 
+    @staticmethod
+    def container_sections() -> list[Section]:
+        """The folded sections of the container fields, in the order of ``CONTAINER_SECTIONS``."""
+        return [Section(legend, *names) for legend, names in CONTAINER_SECTIONS]
+
     def disable_confirmation_fields(self) -> list[str]:
         """For the layout: the confirmation checkbox, when this submission disables the instance."""
         return ["confirm_disable"] if self.disabling else []
 
     def clean_logger_type(self) -> str:
-        return self.cleaned_data.get("logger_type") or ContainerInstance.LoggerType.DEFAULT
+        return self.cleaned_data.get("logger_type") or DEFAULT_LOGGER
 
     def clean_digest_pin(self) -> str:
         try:

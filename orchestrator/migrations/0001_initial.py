@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import orchestrator.encryption
+import orchestrator.security.encryption
 from django.conf import settings
 from django.db import migrations, models
 
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 ('image_tag', models.CharField(default='latest', help_text="The image version to pull, e.g. '1.4' or 'latest'. Kura: container.image.tag.", max_length=128)),
                 ('registry_url', models.CharField(blank=True, help_text='Where to log in. Leave blank for Docker Hub. For AWS ECR, the image URI up to the image name. Kura: registry.hostname.', max_length=512, verbose_name='authentication registry URL')),
                 ('registry_username', models.CharField(blank=True, help_text="Registry user name; 'AWS' for Amazon ECR. Leave blank for public images.", max_length=255, verbose_name='authentication username')),
-                ('registry_password', orchestrator.encryption.EncryptedTextField(blank=True, default='', help_text='Stored encrypted and never shown again.', verbose_name='password')),
+                ('registry_password', orchestrator.security.encryption.EncryptedTextField(blank=True, default='', help_text='Stored encrypted and never shown again.', verbose_name='password')),
                 ('registry_password_expires_at', models.DateTimeField(blank=True, editable=False, help_text='When a pasted ECR password stops working.', null=True)),
                 ('pull_platform', models.CharField(blank=True, help_text="Blank: the gateway's own platform. Set when “Pull anyway” chose another one (emulation).", max_length=64, verbose_name='platform to pull')),
                 ('download_retries', models.PositiveIntegerField(default=5, help_text="How many more times to try when a download fails. 0 means keep trying until it works (Kura's meaning).", validators=[django.core.validators.MaxValueValidator(1000)], verbose_name='image download retries')),

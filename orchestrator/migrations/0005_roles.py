@@ -1,17 +1,18 @@
-"""Create the viewer, operator and admin groups (orchestrator.roles); post_migrate keeps them current."""
+"""Create the viewer, operator and admin groups (orchestrator.security.roles); post_migrate keeps them current."""
 
+
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from orchestrator.security.roles import ensure_roles
 
 
 def create_roles(apps, schema_editor):
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     # Permissions are normally made after migrate; make them now so the groups can hold them.
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, apps=apps)
-    from orchestrator.roles import ensure_roles
-
     ensure_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 

@@ -1,4 +1,4 @@
-"""Container instances (the Kura orchestrator form) and the pulls made for them."""
+"""Container instances: the Kura orchestrator form, one row per container on the gateway."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from .encryption import EncryptedTextField
-
-# Docker's own rule for container names.
-CONTAINER_NAME_RE = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+from orchestrator.containers.parsers import CONTAINER_NAME_PATTERN, DEFAULT_LOGGER, LOGGER_CHOICES
+from orchestrator.security.encryption import EncryptedTextField
+from registries.reference import ReferenceError, parse_normalized
 
 
 class ContainerInstance(models.Model):
@@ -20,7 +19,7 @@ class ContainerInstance(models.Model):
         unique=True,
         validators=[
             RegexValidator(
-                CONTAINER_NAME_RE,
+                rf"^{CONTAINER_NAME_PATTERN}$",
                 "Use letters, digits, '_', '.' and '-', starting with a letter or digit "
                 "(Docker's rule for container names).",
             )
@@ -115,7 +114,7 @@ class ContainerInstance(models.Model):
         validators=[MaxValueValidator(7 * 24 * 3600)],
         help_text="Seconds one download attempt may take before it is abandoned. Default 500.",
     )
-    # --- the container (Kura's fields; parsed by orchestrator/container_settings.py) ---
+    # --- the container (Kura's fields; parsed by orchestrator/containers/parsers.py) ---
     internal_ports = models.CharField(
         "internal ports",
         max_length=1000,
@@ -196,26 +195,11 @@ class ContainerInstance(models.Model):
         "Kura: container.networkMode.",
     )
 
-    class LoggerType(models.TextChoices):
-        NONE = "NONE", "NONE: keep no logs"
-        DEFAULT = "DEFAULT", "DEFAULT: the Docker daemon's default (usually a JSON file)"
-        LOCAL = "LOCAL", "LOCAL: compact files on the gateway"
-        JSON_FILE = "JSON_FILE", "JSON_FILE: JSON files on the gateway"
-        SYSLOG = "SYSLOG", "SYSLOG"
-        JOURNALD = "JOURNALD", "JOURNALD: the systemd journal"
-        GELF = "GELF", "GELF (Graylog, Logstash)"
-        FLUENTD = "FLUENTD", "FLUENTD"
-        AWSLOGS = "AWSLOGS", "AWSLOGS: Amazon CloudWatch"
-        SPLUNK = "SPLUNK", "SPLUNK"
-        ETWLOGS = "ETWLOGS", "ETWLOGS (Windows only)"
-        GCPLOGS = "GCPLOGS", "GCPLOGS: Google Cloud Logging"
-        LOKI = "LOKI", "LOKI (needs Grafana's Loki plugin)"
-
     logger_type = models.CharField(
         "logger type",
         max_length=16,
-        choices=LoggerType.choices,
-        default=LoggerType.DEFAULT,
+        choices=LOGGER_CHOICES,
+        default=DEFAULT_LOGGER,
         help_text="Where the container's output goes. The console can show the last lines only for DEFAULT, LOCAL, "
         "JSON_FILE and JOURNALD. Kura: container.loggingType.",
     )
@@ -261,6 +245,11 @@ class ContainerInstance(models.Model):
         return f"{self.image_name}:{self.image_tag or 'latest'}"
 
     @property
+    def pull_reference(self) -> str:
+        """The full reference the daemon pulls, e.g. 'docker.io/library/busybox:latest'."""
+        return normalized_reference(self.image_name, self.image_tag)
+
+    @property
     def has_password(self) -> bool:
         return bool(self.registry_password)
 
@@ -269,123 +258,11 @@ class ContainerInstance(models.Model):
         return self.registry_password_expires_at is not None and self.registry_password_expires_at <= timezone.now()
 
 
-class PullJob(models.Model):
-    class State(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-
-    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
-
-    instance = models.ForeignKey(ContainerInstance, on_delete=models.CASCADE, related_name="pulls")
-    reference = models.CharField(max_length=700, help_text="The normalized reference pulled, fixed at queue time.")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
-    bytes_done = models.BigIntegerField(default=0)
-    bytes_total = models.BigIntegerField(null=True, blank=True)
-    layers_done = models.PositiveIntegerField(default=0)
-    layers_total = models.PositiveIntegerField(null=True, blank=True)
-    progress = models.PositiveSmallIntegerField(null=True, blank=True)
-    layers = models.JSONField(default=list, blank=True)
-    message = models.CharField(max_length=500, blank=True)
-    digest = models.CharField(max_length=200, blank=True)
-    platform = models.CharField(max_length=64, blank=True)
-    attempt = models.PositiveIntegerField(default=0)
-    # One entry per attempt (number, worker, outcome, code, message, started_at, finished_at): see leases.py.
-    attempts = models.JSONField(default=list, blank=True)
-    error_code = models.CharField(max_length=32, blank=True)
-    error_message = models.TextField(blank=True)
-    requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    worker = models.CharField(max_length=200, blank=True, help_text="The worker running this pull.")
-    cancel_requested = models.BooleanField(default=False)
-    # Outbox: set once the broker accepted the task; the sweeper re-sends jobs without it.
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-
-    class ContainerState(models.TextChoices):
-        NONE = "", "not started"
-        PULLED = "pulled"
-        CREATED = "created"
-        RUNNING = "running"
-        EXITED = "exited"
-        FAILED = "failed"
-
-    # The container phase after a successful pull (orchestrator/containers.py).
-    container_state = models.CharField(max_length=16, choices=ContainerState.choices, blank=True, default="")
-    container_id = models.CharField(max_length=64, blank=True)
-    container_error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-queued_at", "-pk"]
-        indexes = [models.Index(fields=["instance", "-queued_at"])]
-
-    def __str__(self) -> str:
-        return f"pull #{self.pk} of {self.reference}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("pull-detail", args=[self.pk])
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in self.ACTIVE_STATES
-
-    @property
-    def error(self) -> dict | None:
-        if not self.error_code:
-            return None
-        return {"code": self.error_code, "message": self.error_message}
-
-    def as_json(self) -> dict:
-        """The pull job contract of shared/DESIGN.md."""
-
-        def iso(value):
-            return value.isoformat() if value else None
-
-        return {
-            "id": self.pk,
-            "instance": self.instance.name,
-            "reference": self.reference,
-            "state": self.state,
-            "progress": self.progress,
-            "bytes_done": self.bytes_done,
-            "bytes_total": self.bytes_total,
-            "layers_done": self.layers_done,
-            "layers_total": self.layers_total,
-            "layers": self.layers,
-            "message": self.message,
-            "digest": self.digest or None,
-            "platform": self.platform or None,
-            "attempt": self.attempt,
-            "attempts": self.attempts,
-            "error": self.error,
-            "queued_at": iso(self.queued_at),
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "container_state": self.container_state or None,
-            "container_id": self.container_id or None,
-            "container_error": self.container_error or None,
-        }
-
-
-class EcrTokenCache(models.Model):
-    """ECR passwords made with boto3, kept (encrypted) until half their life, shared by all worker processes.
-
-    The key is a hash of account, region and the credentials used, so a new key
-    or secret never reuses a token made with the old one.
-    """
-
-    key = models.CharField(max_length=64, unique=True)
-    password = EncryptedTextField()
-    fetched_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    refresh_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"ECR token {self.key[:12]} (refresh at {self.refresh_at:%Y-%m-%d %H:%M} UTC)"
-
-    def __repr__(self) -> str:
-        return f"<EcrTokenCache {self.key[:12]}>"
+def normalized_reference(image_name: str, image_tag: str) -> str:
+    """'busybox', 'latest' -> 'docker.io/library/busybox:latest'; the one place a reference is normalized."""
+    written = f"{image_name}:{image_tag or 'latest'}"
+    try:
+        return str(parse_normalized(written))
+    except ReferenceError:
+        # The form refuses bad references; a row edited around it still gets a job that fails clearly.
+        return written

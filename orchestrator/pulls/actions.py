@@ -1,22 +1,29 @@
-"""Who runs a pull: the atomic claim, the worker's heartbeat, and the history of attempts.
+"""Every state change of a PullJob, in one place: queue, send, claim, attempts, progress, end, cancel, release.
+
+Nothing else writes a job row (views, the worker, the container phase and the
+sweeper all call these), in the spirit of Zulip's ``zerver/actions``.
 
 A worker takes a queued job with one conditional UPDATE (queued -> running) and
-writes a token of its own into ``PullJob.worker``. The writes it makes about
-the job afterwards are fenced by that token and ``state=running``: once the
-sweeper has handed the job to another worker, the old one's writes change
-nothing, and its heartbeat notices and stops its pull. A second delivery of
-the same task (a message Redis hands out again after its visibility timeout,
-a sweeper's re-send, a double click) therefore never starts a second daemon
-pull of the job.
+writes a token of its own into ``PullJob.worker`` (:mod:`.holders`). Every
+write it makes afterwards goes through a :class:`Fence`, which matches that
+token and ``state=running``: once the sweeper has handed the job to another
+worker, the old one's writes change nothing, and it stops. A second delivery
+of the same task (a message Redis hands out again after its visibility
+timeout, a sweeper's re-send, a double click) therefore never starts a second
+daemon pull of the job.
 
-The heartbeat is a thread, so it keeps beating while the daemon is silent
-(resolving a name, waiting for a registry) and stops when the process dies. A
-running job whose heartbeat is older than ``PULL_STALE_AFTER_SECONDS`` has lost
-its worker: :func:`release_stale` requeues it within the retry budget, and
-fails it (``interrupted``) once the budget is used up. A delivery that finds
-the job held by a process that has certainly ended on the same machine (a pool
-process the OOM killer took: Celery redelivers its task at once because of
-``reject_on_worker_lost``) takes it over without waiting for the heartbeat.
+A running job whose heartbeat is older than ``PULL_STALE_AFTER_SECONDS`` has
+lost its worker: :func:`release_stale` requeues it within its retry budget
+(``PullJob.retries_left``) and fails it (``interrupted``) once the budget is
+used up. A delivery that finds the job held by a process that has certainly
+ended on the same machine (a pool process the OOM killer took: Celery
+redelivers its task at once because of ``reject_on_worker_lost``) takes it
+over without waiting for the heartbeat.
+
+The job row is the outbox: :func:`queue_pull` creates it in the caller's
+transaction and the task (the job id only, sent by name) leaves once that
+commits; if the broker is down the job keeps ``dispatched_at`` empty and the
+sweeper sends it later.
 
 ``PullJob.attempts`` keeps one entry per attempt::
 
@@ -24,114 +31,159 @@ process the OOM killer took: Celery redelivers its task at once because of
      "code": "registry_unreachable", "message": "...",
      "started_at": "ISO-8601", "finished_at": "ISO-8601" or null}
 
-``outcome`` is running, succeeded, failed, cancelled or interrupted. A worker
-writes its own entries; the sweeper closes the entry of a worker that died.
+``outcome`` is running, succeeded, failed, cancelled or interrupted.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-import secrets
-import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import PullJob
+from orchestrator.models import ContainerInstance, PullJob
+
+from .holders import holder_is_gone
+from .progress import Snapshot
 
 log = logging.getLogger(__name__)
 
-# The heartbeat beats at least this often, and three times per stale period.
-HEARTBEAT_MAX_SECONDS = 5.0
+PULL_TASK = "orchestrator.pull_image"
+WAITING_FOR_WORKER = "Waiting for a worker"
+WAITING_FOR_QUEUE = "Waiting for the task queue"
 # Attempts kept in the history; with unlimited retries (0) an outage of a day would otherwise add thousands.
 HISTORY_LIMIT = 50
+State = PullJob.State
 
 
-def heartbeat_period() -> float:
-    return max(0.5, min(HEARTBEAT_MAX_SECONDS, settings.PULL_STALE_AFTER_SECONDS / 3))
+def _failed_after(attempts: int) -> str:
+    return f"Failed after {attempts} attempt{'s' if attempts != 1 else ''}"
 
 
-def _here() -> str:
-    """This machine and PID namespace: where a pid means the same process (not so across containers)."""
-    try:
-        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
-    except OSError:
-        namespace = "?"
-    return f"{socket.gethostname()}/{namespace}"
+# --------------------------------------------------------------------------- queueing and sending
 
 
-def holder_token(worker_name: str) -> str:
-    """A name for this claim: the worker, its process and where it runs, and a random part (never reused)."""
-    return f"{worker_name} pid {os.getpid()} on {_here()} #{secrets.token_hex(3)}"[:200]
+def queue_pull(instance: ContainerInstance, user=None) -> tuple[PullJob, bool]:
+    """Queue a pull of ``instance``, or return the pull already queued or running. Returns (job, created).
 
-
-_TOKEN = re.compile(r" pid (?P<pid>\d+) on (?P<where>\S+) #")
-
-
-def holder_is_gone(holder: str) -> bool:
-    """True only when ``holder``'s process ran here and has certainly ended.
-
-    A Celery pool process that was killed (OOM killer, SIGKILL) makes its
-    worker reject the task for redelivery (``reject_on_worker_lost``): this
-    lets that redelivery take the job over at once instead of after
-    ``PULL_STALE_AFTER_SECONDS``. A process elsewhere, or a pid now used by
-    another process, is never declared gone; the heartbeat decides those.
+    Joins the caller's transaction (the form's save), so instance and job
+    commit together; the task is sent once that commits. The instance row is
+    locked so two clicks cannot queue two pulls (SQLite serialises writers;
+    Postgres honours the lock).
     """
-    match = _TOKEN.search(holder or "")
-    if match is None or match["where"] != _here():
-        return False
-    pid = int(match["pid"])
-    if pid == os.getpid():
-        return False
+    with transaction.atomic():
+        ContainerInstance.objects.select_for_update().filter(pk=instance.pk).first()
+        active = instance.pulls.filter(state__in=PullJob.ACTIVE_STATES).order_by("-queued_at").first()
+        if active is not None:
+            return active, False
+        job = PullJob.objects.create(
+            instance=instance,
+            reference=instance.pull_reference,
+            download_retries=instance.download_retries,
+            requested_by=user if user is not None and user.is_authenticated else None,
+            message=WAITING_FOR_WORKER,
+        )
+        transaction.on_commit(lambda: dispatch(job.pk))
+    return job, True
+
+
+def dispatch(job_id: int) -> bool:
+    """Send the pull task for a queued job. False (and the job stays queued) if the broker is down.
+
+    Never blocks a web request for long: publishing does not retry, and the
+    Redis transport is told not to retry connecting (``BROKER_REDIS_TRANSPORT_OPTIONS``).
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        current_app.send_task(PULL_TASK, (job_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
+    except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
+        log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)
+        PullJob.objects.filter(pk=job_id, state=State.QUEUED, dispatched_at__isnull=True).update(
+            message=f"{WAITING_FOR_QUEUE}: the pull starts as soon as it is reachable"
+        )
+        return False
+    queued = PullJob.objects.filter(pk=job_id, state=State.QUEUED)
+    queued.update(dispatched_at=timezone.now())
+    queued.filter(message__startswith=WAITING_FOR_QUEUE).update(message=WAITING_FOR_WORKER)
+    return True
+
+
+def redispatch_waiting(older_than: float = 5.0, lost_after: float | None = None) -> int:
+    """Send queued jobs again: those the broker never got, and (with ``lost_after``) those it may have lost.
+
+    A message can vanish after the broker accepted it (Redis restarted without
+    persistence), so a job still queued ``lost_after`` seconds after its
+    dispatch is sent once more. A duplicate is harmless: :func:`claim` refuses
+    every delivery but the first. Returns how many were sent.
+    """
+    now = timezone.now()
+    waiting = Q(dispatched_at__isnull=True, queued_at__lte=now - timedelta(seconds=older_than))
+    if lost_after is not None:
+        waiting |= Q(dispatched_at__lt=now - timedelta(seconds=lost_after))
+    sent = 0
+    for job_id in PullJob.objects.filter(waiting, state=State.QUEUED).values_list("pk", flat=True):
+        sent += dispatch(job_id)
+    return sent
+
+
+def request_cancel(job: PullJob) -> bool:
+    """Ask a pull to stop. A queued job ends at once; a running one when its worker sees the flag."""
+    if PullJob.objects.filter(pk=job.pk, state=State.QUEUED).update(
+        state=State.CANCELLED, cancel_requested=True, finished_at=timezone.now(), message="Cancelled before it started"
+    ):
         return True
-    except PermissionError:
-        return False
-    try:  # a zombie is dead too, just not reaped yet
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+    return bool(PullJob.objects.filter(pk=job.pk, state=State.RUNNING).update(cancel_requested=True))
 
 
-def _iso(moment) -> str:
-    return moment.isoformat()
+# --------------------------------------------------------------------------- claiming and releasing
 
 
-def claim(job_id: int, holder: str) -> bool:
-    """Take the job for ``holder``: a queued job, or a running one whose worker stopped beating.
+@dataclass
+class Fence:
+    """A worker's claim on one job: its writes count only while the job runs under ``holder``."""
 
-    False for every other delivery: the job is running under a live worker,
+    job_id: int
+    holder: str
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    def rows(self):
+        return PullJob.objects.filter(pk=self.job_id, worker=self.holder, state=State.RUNNING)
+
+    def cancel_requested(self) -> bool:
+        """True when the user asked to cancel, or when this worker no longer holds the job."""
+        return self.lost.is_set() or PullJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+
+
+def claim(job_id: int, holder: str) -> Fence | None:
+    """Take the job for ``holder``: a queued job, or a running one whose worker has certainly ended.
+
+    None for every other delivery: the job is running under a live worker,
     has ended, was cancelled, or is gone.
     """
     if _take_queued(job_id, holder):
-        return True
-    # A delivery for a job that looks running: take it over only if its worker is gone (its process
-    # ended on this machine, or its heartbeat stopped), by the same rules and record as the sweeper.
-    current = PullJob.objects.filter(pk=job_id, state=PullJob.State.RUNNING).values_list("worker", flat=True).first()
+        return Fence(job_id, holder)
+    current = PullJob.objects.filter(pk=job_id, state=State.RUNNING).values_list("worker", flat=True).first()
     if current is None:
-        return False
+        return None
+    # Its process ended on this machine, or its heartbeat stopped: the same rules and record as the sweeper.
     gone = current if holder_is_gone(current) else None
-    if release_stale(job_id, gone_holder=gone) == "requeued":
-        return _take_queued(job_id, holder)
-    return False
+    if release_stale(job_id, gone_holder=gone) == "requeued" and _take_queued(job_id, holder):
+        return Fence(job_id, holder)
+    return None
 
 
 def _take_queued(job_id: int, holder: str) -> bool:
     now = timezone.now()
     return bool(
-        PullJob.objects.filter(pk=job_id, state=PullJob.State.QUEUED, cancel_requested=False).update(
-            state=PullJob.State.RUNNING,
+        PullJob.objects.filter(pk=job_id, state=State.QUEUED, cancel_requested=False).update(
+            state=State.RUNNING,
             # The first start stays: a requeued job keeps the time it first started.
             started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
             heartbeat_at=now,
@@ -145,32 +197,26 @@ def describe(job_id: int) -> str:
     row = PullJob.objects.filter(pk=job_id).values("state", "worker", "cancel_requested").first()
     if row is None:
         return "it no longer exists"
-    held = f", held by {row['worker']}" if row["state"] == PullJob.State.RUNNING and row["worker"] else ""
+    held = f", held by {row['worker']}" if row["state"] == State.RUNNING and row["worker"] else ""
     cancel = ", cancel requested" if row["cancel_requested"] else ""
     return f"it is {row['state']}{held}{cancel}"
 
 
 def release_stale(job_id: int, stale_after: float | None = None, gone_holder: str | None = None) -> str | None:
     """End the hold of a worker that stopped beating on a running job (or, with ``gone_holder``, whose
-    process is known to have ended: see :func:`holder_is_gone`).
+    process is known to have ended).
 
     The open attempt is recorded as interrupted. Then the job is requeued (no
-    ``dispatched_at``, so the sweeper sends it again) if the retry budget
+    ``dispatched_at``, so the sweeper sends it again) if its retry budget
     allows, cancelled if someone asked for that, or failed with ``interrupted``.
     Returns "requeued", "cancelled", "failed", or None if the job's worker is alive
     (or the job is not running).
     """
     stale_after = settings.PULL_STALE_AFTER_SECONDS if stale_after is None else stale_after
     now = timezone.now()
-    cutoff = now - timedelta(seconds=stale_after)
-    hold = Q(worker=gone_holder) if gone_holder else Q(heartbeat_at__lt=cutoff)
+    hold = Q(worker=gone_holder) if gone_holder else Q(heartbeat_at__lt=now - timedelta(seconds=stale_after))
     with transaction.atomic():
-        job = (
-            PullJob.objects.select_for_update()
-            .select_related("instance")
-            .filter(hold, pk=job_id, state=PullJob.State.RUNNING)
-            .first()
-        )
+        job = PullJob.objects.select_for_update().filter(hold, pk=job_id, state=State.RUNNING).first()
         if job is None:
             return None
         if gone_holder:
@@ -179,27 +225,54 @@ def release_stale(job_id: int, stale_after: float | None = None, gone_holder: st
             why = f"no heartbeat for {int((now - job.heartbeat_at).total_seconds())} s (killed, crashed or restarted)"
         what = f"The worker running attempt {job.attempt} ({job.worker or 'unknown'}) stopped: {why}."
         attempts = _close_open(list(job.attempts or []), now, "interrupted", "interrupted", what)
-        retries = job.instance.download_retries
         common = dict(attempts=attempts, worker="", heartbeat_at=None)
         if job.cancel_requested:
-            fields = dict(state=PullJob.State.CANCELLED, finished_at=now, message=f"Cancelled. {what}"[:500])
+            fields = dict(state=State.CANCELLED, finished_at=now, message=f"Cancelled. {what}"[:500])
             outcome = "cancelled"
-        elif retries == 0 or job.attempt <= retries:
+        elif job.retries_left():
             # Back to queued: the next worker continues with the next attempt number.
-            fields = dict(state=PullJob.State.QUEUED, dispatched_at=None, message=f"{what} Queued again."[:500])
+            fields = dict(state=State.QUEUED, dispatched_at=None, message=f"{what} Queued again."[:500])
             outcome = "requeued"
         else:
             fields = dict(
-                state=PullJob.State.FAILED,
+                state=State.FAILED,
                 finished_at=now,
                 error_code="interrupted",
-                error_message=f"{what} The retry budget ({retries} retries) is used up: pull again.",
-                message=f"Failed after {job.attempt} attempt{'s' if job.attempt != 1 else ''}",
+                error_message=f"{what} The retry budget ({job.download_retries} retries) is used up: pull again.",
+                message=_failed_after(job.attempt),
             )
             outcome = "failed"
         PullJob.objects.filter(pk=job_id).update(**common, **fields)
     log.warning("pull job %s: %s -> %s", job_id, what, outcome)
     return outcome
+
+
+# --------------------------------------------------------------------------- a claimed job's writes (fenced)
+
+
+def beat(fence: Fence) -> bool:
+    """The heartbeat: False once the job is no longer this worker's."""
+    return bool(fence.rows().update(heartbeat_at=timezone.now()))
+
+
+def _write(fence: Fence, **fields) -> bool:
+    if fence.lost.is_set():
+        return False
+    if not fence.rows().update(heartbeat_at=timezone.now(), **fields):
+        fence.lost.set()
+        return False
+    return True
+
+
+def _edit_attempts(fence: Fence, change: Callable[[list[dict]], None], **fields) -> bool:
+    with transaction.atomic():
+        rows = list(fence.rows().select_for_update().values_list("attempts", flat=True)[:1])
+        if not rows:
+            fence.lost.set()
+            return False
+        attempts = list(rows[0] or [])
+        change(attempts)
+        return _write(fence, attempts=attempts, **fields)
 
 
 def _close_open(attempts: list[dict], now, outcome: str, code: str, message: str) -> list[dict]:
@@ -210,95 +283,103 @@ def _close_open(attempts: list[dict], now, outcome: str, code: str, message: str
             "outcome": outcome,
             "code": code,
             "message": message[:500],
-            "finished_at": _iso(now),
+            "finished_at": now.isoformat(),
         }
     return attempts
 
 
-class Lease:
-    """A worker's hold on one claimed job: fenced writes, the heartbeat thread, the attempt entries."""
+def _end_attempt(fence: Fence, outcome: str, code: str = "", note: str = "", **fields) -> bool:
+    now = timezone.now()
+    if fields.get("state", State.RUNNING) != State.RUNNING:
+        fields.setdefault("finished_at", now)
+    return _edit_attempts(fence, lambda attempts: _close_open(attempts, now, outcome, code, note), **fields)
 
-    def __init__(self, job_id: int, holder: str, period: float | None = None) -> None:
-        self.job_id = job_id
-        self.holder = holder
-        self.period = heartbeat_period() if period is None else period
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # --- heartbeat
+def begin_attempt(fence: Fence, number: int) -> bool:
+    now = timezone.now()
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._beat, name=f"pull-heartbeat-{self.job_id}", daemon=True)
-        self._thread.start()
+    def add(attempts: list[dict]) -> None:
+        _close_open(attempts, now, "interrupted", "interrupted", "Superseded by the next attempt.")
+        attempts.append(
+            {
+                "number": number,
+                "worker": fence.holder,
+                "outcome": "running",
+                "code": "",
+                "message": "",
+                "started_at": now.isoformat(),
+                "finished_at": None,
+            }
+        )
+        del attempts[:-HISTORY_LIMIT]
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    return _edit_attempts(fence, add, attempt=number, message=f"Attempt {number}: contacting the registry")
 
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(self.period):
-                try:
-                    alive = self.jobs().update(heartbeat_at=timezone.now())
-                except DatabaseError as exc:  # a locked or briefly unavailable database: beat again later
-                    log.warning("pull job %s: heartbeat not written: %s", self.job_id, exc)
-                    continue
-                if not alive:
-                    self.lost.set()
-                    ended = not PullJob.objects.filter(pk=self.job_id, state__in=PullJob.ACTIVE_STATES).exists()
-                    if not self._stop.is_set() and not ended:
-                        log.warning("pull job %s: no longer held by %s; stopping its pull", self.job_id, self.holder)
-                    return
-        finally:
-            connection.close()
 
-    # --- fenced writes
+def record_progress(fence: Fence, snapshot: Snapshot) -> bool:
+    return _write(
+        fence,
+        progress=snapshot.progress,
+        bytes_done=snapshot.bytes_done,
+        bytes_total=snapshot.bytes_total,
+        layers_done=snapshot.layers_done,
+        layers_total=snapshot.layers_total,
+        layers=snapshot.layers,
+        message=snapshot.message,
+    )
 
-    def jobs(self):
-        """The job, as long as this worker holds it."""
-        return PullJob.objects.filter(pk=self.job_id, worker=self.holder, state=PullJob.State.RUNNING)
 
-    def update(self, **fields) -> bool:
-        return bool(self.jobs().update(**fields))
+def attempt_failed(fence: Fence, number: int, code: str, message: str, retry_in: float) -> bool:
+    """An attempt failed and another follows after ``retry_in`` seconds."""
+    note = f"Attempt {number} failed ({code}): {message} Retrying in {retry_in:g} s."
+    return _end_attempt(fence, "failed", code, message, message=note[:500])
 
-    def _edit(self, change: Callable[[list[dict]], None], **fields) -> bool:
-        with transaction.atomic():
-            rows = list(self.jobs().select_for_update().values_list("attempts", flat=True)[:1])
-            if not rows:
-                self.lost.set()
-                return False
-            attempts = list(rows[0] or [])
-            change(attempts)
-            return bool(self.jobs().update(attempts=attempts, **fields))
 
-    def begin_attempt(self, number: int, message: str) -> bool:
-        now = timezone.now()
+def fail(fence: Fence, number: int, code: str, message: str, *, note: str | None = None) -> bool:
+    """The job fails with ``code``; ``note`` is the attempt's own line (the error message by default)."""
+    return _end_attempt(
+        fence,
+        "failed",
+        code,
+        message if note is None else note,
+        state=State.FAILED,
+        error_code=code,
+        error_message=message,
+        message=_failed_after(number),
+    )
 
-        def add(attempts: list[dict]) -> None:
-            _close_open(attempts, now, "interrupted", "interrupted", "Superseded by the next attempt.")
-            attempts.append(
-                {
-                    "number": number,
-                    "worker": self.holder,
-                    "outcome": "running",
-                    "code": "",
-                    "message": "",
-                    "started_at": _iso(now),
-                    "finished_at": None,
-                }
-            )
-            del attempts[:-HISTORY_LIMIT]
 
-        return self._edit(add, attempt=number, message=message[:500], heartbeat_at=now)
+def cancel_attempt(fence: Fence, number: int, message: str) -> bool:
+    return _end_attempt(
+        fence, "cancelled", "cancelled", message, state=State.CANCELLED, message=f"Cancelled during attempt {number}"
+    )
 
-    def end_attempt(self, outcome: str, code: str = "", note: str = "", **fields) -> bool:
-        """Close the open attempt with ``note`` as its message.
 
-        ``fields`` (the job's final state, its message...) are written in the same transaction.
-        """
-        now = timezone.now()
-        if "state" in fields and "finished_at" not in fields and fields["state"] != PullJob.State.RUNNING:
-            fields["finished_at"] = now
-        return self._edit(lambda attempts: _close_open(attempts, now, outcome, code, note), **fields)
+def cancel_between_attempts(fence: Fence) -> bool:
+    return _write(fence, state=State.CANCELLED, finished_at=timezone.now(), message="Cancelled between two attempts")
+
+
+def pulled(fence: Fence, *, digest: str, platform: str, up_to_date: bool) -> bool:
+    """The image is in place: the attempt succeeded and the container phase begins (the job stays running)."""
+    return _end_attempt(
+        fence,
+        "succeeded",
+        note="Image is up to date" if up_to_date else "Pulled",
+        progress=100,
+        digest=digest,
+        platform=platform,
+        message="Image is up to date" if up_to_date else "Downloaded newer image",
+        error_code="",
+        error_message="",
+        container_state=PullJob.ContainerState.PULLED,
+    )
+
+
+def container_progress(fence: Fence, **fields) -> bool:
+    """A step of the container phase (container_state, container_id, message)."""
+    return _write(fence, **fields)
+
+
+def finish(fence: Fence, state: str, **fields) -> bool:
+    """End the job after its container phase: succeeded, failed (with its error) or cancelled."""
+    return _write(fence, state=state, finished_at=timezone.now(), **fields)

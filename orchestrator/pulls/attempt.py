@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import docker
 import docker.auth
+from django.db import connection
 
 from registries.errors import PullError, classify, classify_exception, daemon_lost, registry_broke_off, scrub
 from registries.reference import ReferenceError, parse_normalized
@@ -228,8 +229,7 @@ def _cut(response) -> None:
 
 
 def _close_thread_db_connection() -> None:
-    from django.db import connection
-
+    # The watchdog thread may have opened a connection (should_cancel reads the job): close it with the thread.
     connection.close()
 
 

@@ -12,18 +12,22 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from orchestrator.models import ContainerInstance, EcrTokenCache
 from registries.aws import cache_key, fetch_ecr_password, refresh_time
 from registries.credentials import auth_config
 from registries.ecr import format_utc, login_command, parse_ecr_host
 from registries.errors import PullError
 
-from .models import ContainerInstance, EcrTokenCache
-
 log = logging.getLogger(__name__)
 
 
-def ecr_password(host: str, *, access_key_id: str = "", secret_access_key: str = "", use_chain: bool = False) -> str:
-    """A valid ECR password for ``host``: from the cache, or fresh from AWS."""
+def ecr_password(
+    host: str, *, access_key_id: str = "", secret_access_key: str = "", use_chain: bool = False, store: bool = True
+) -> str:
+    """A valid ECR password for ``host``: from the cache, or fresh from AWS (cached only with ``store``).
+
+    Checking a form does not store (validation writes nothing); the pull does.
+    """
     key = cache_key(host, access_key_id, secret_access_key, use_chain)
     now = timezone.now()
     cached = EcrTokenCache.objects.filter(key=key, refresh_at__gt=now, expires_at__gt=now).first()
@@ -34,6 +38,8 @@ def ecr_password(host: str, *, access_key_id: str = "", secret_access_key: str =
     )
     # The count of these lines is how the tests see the cache work; never log the password itself.
     log.info("ecr: fetched a new authorization token for %s (valid until %s)", host, fresh.expires_at.isoformat())
+    if not store:
+        return fresh.password
     EcrTokenCache.objects.update_or_create(
         key=key,
         defaults={
@@ -66,6 +72,7 @@ def resolve(
     access_key_id: str = "",
     secret_access_key: str = "",
     password_expires_at: datetime | None = None,
+    store: bool = True,
 ) -> tuple[dict | None, tuple[str, ...]]:
     """(auth_config for the Docker SDK, the secrets to scrub from any message). Raises PullError."""
     if aws_auth:
@@ -74,11 +81,12 @@ def resolve(
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
             use_chain=aws_auth == ContainerInstance.AwsAuth.CHAIN,
+            store=store,
         )
         return auth_config(registry_url or host, "AWS", token), (token, secret_access_key)
     if password and password_expires_at is not None and password_expires_at <= timezone.now():
         raise expired_password_error(host, password_expires_at)
-    return auth_config(registry_url, username, password), (password,)
+    return auth_config(registry_url or host, username, password), (password,)
 
 
 def for_instance(instance: ContainerInstance, host: str) -> tuple[dict | None, tuple[str, ...]]:

@@ -1,7 +1,7 @@
 """The pull sweeper: a thread in every Celery worker, one round every ``PULL_SWEEP_SECONDS``.
 
-A round (``orchestrator.tasks.sweep``) requeues or fails running pulls whose
-worker stopped beating, and sends queued pulls the broker never got or lost.
+A round (:func:`sweep`) requeues or fails running pulls whose worker stopped
+beating, and sends queued pulls the broker never got or lost.
 
 It is a worker bootstep rather than a beat task on purpose: a beat task travels
 through the broker, so it cannot run while Redis is down (exactly when queued
@@ -14,10 +14,39 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from celery import bootsteps
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from orchestrator.models import PullJob
+
+from . import actions
 
 log = logging.getLogger(__name__)
+
+
+def sweep(stale_after: float | None = None) -> dict:
+    """One round: release running jobs whose worker stopped beating, and send queued jobs again.
+
+    Released jobs are requeued within their retry budget, else failed as
+    interrupted (:func:`.actions.release_stale`); queued jobs the broker never
+    got, or whose message it lost (a Redis restart), are sent again.
+    """
+    stale_after = settings.PULL_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    counts = {"requeued": 0, "interrupted": 0, "cancelled": 0}
+    stale = PullJob.objects.filter(state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    for job_id in list(stale):
+        outcome = actions.release_stale(job_id, stale_after)
+        if outcome == "failed":
+            counts["interrupted"] += 1
+        elif outcome is not None:
+            counts[outcome] += 1
+    counts["dispatched"] = actions.redispatch_waiting(lost_after=stale_after)
+    return counts
 
 
 class PullSweeper(bootsteps.StartStopStep):
@@ -32,8 +61,6 @@ class PullSweeper(bootsteps.StartStopStep):
         self._thread: threading.Thread | None = None
 
     def start(self, parent) -> None:
-        from django.conf import settings
-
         period = settings.PULL_SWEEP_SECONDS
         if period <= 0:
             log.info("pull sweeper disabled (PULL_SWEEP_SECONDS=%s)", period)
@@ -48,10 +75,6 @@ class PullSweeper(bootsteps.StartStopStep):
             self._thread.join(timeout=10)
 
     def _run(self, period: float) -> None:
-        from django.db import connection
-
-        from .tasks import sweep
-
         try:
             while not self._stop.wait(period):
                 try:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import template
 from django.utils import timezone
 
+from orchestrator.models import PullJob
 from registries.decode import RegistryUrlError, parse_registry_url
 from registries.kinds import KINDS, RegistryKind, detect_kind
 from registries.reference import ReferenceError, parse_normalized
@@ -43,7 +44,7 @@ def kind_short_label(label: str) -> str:
 @register.filter
 def has_active_pull(instances) -> bool:
     """True if any instance (annotated with ``latest_pull_state``) has a queued or running pull."""
-    return any(getattr(instance, "latest_pull_state", None) in ("queued", "running") for instance in instances)
+    return any(getattr(instance, "latest_pull_state", None) in PullJob.ACTIVE_STATES for instance in instances)
 
 
 @register.filter

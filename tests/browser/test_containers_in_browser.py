@@ -5,7 +5,7 @@ from __future__ import annotations
 import docker
 import pytest
 
-from orchestrator.containers import LABEL_INSTANCE
+from orchestrator.containers.daemon import LABEL_INSTANCE
 from orchestrator.models import ContainerInstance
 
 from .conftest import log_in, screenshot, unlabelled_fields

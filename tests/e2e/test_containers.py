@@ -17,7 +17,7 @@ import docker
 import pytest
 from django.urls import reverse
 
-from orchestrator.containers import LABEL_DIGEST, LABEL_INSTANCE, LABEL_SETTINGS
+from orchestrator.containers.daemon import LABEL_DIGEST, LABEL_INSTANCE, LABEL_SETTINGS
 from orchestrator.models import ContainerInstance, PullJob
 
 from . import helpers
@@ -377,7 +377,7 @@ def test_a_digest_pin_refuses_another_image_and_runs_the_pinned_one(stack, worke
 
 
 def test_daemon_refusals_fail_the_job_with_the_daemons_words(stack, worker, api):
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
 
     # No GPU in the sandbox: the daemon refuses to start the container.
     gpu = make_instance(stack, name="wants-gpu", network_mode="none", gpus="all", entrypoint="sleep,5")
@@ -410,7 +410,7 @@ def test_daemon_refusals_fail_the_job_with_the_daemons_words(stack, worker, api)
 
 
 def test_the_default_network_mode_is_left_to_the_daemon_and_its_missing_bridge_is_said(stack, worker, api):
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
 
     instance = make_instance(stack, name="default-net", entrypoint=f"sh,-c,{KEEP_RUNNING}")
     job = wait_for_job(queue_pull(instance)[0].pk, timeout=120)
@@ -420,7 +420,7 @@ def test_the_default_network_mode_is_left_to_the_daemon_and_its_missing_bridge_i
 
 
 def test_a_one_shot_container_that_exits_zero_succeeds(stack, worker, api):
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
 
     instance = make_instance(stack, name="one-shot", network_mode="none")  # the image's CMD: sh, no input: exits 0
     job = wait_for_job(queue_pull(instance)[0].pk, timeout=120)

@@ -12,8 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from orchestrator.jobs import queue_pull
 from orchestrator.models import ContainerInstance, EcrTokenCache, PullJob
+from orchestrator.pulls.actions import queue_pull
 
 from .helpers import image_present, remove_image, wait_for_job
 
@@ -199,7 +199,7 @@ def test_the_check_says_when_a_pasted_ecr_password_expires(stack, operator_clien
 
 
 def test_validating_the_form_with_access_keys_writes_nothing(stack, worker_env):
-    from orchestrator.forms import ContainerInstanceForm
+    from orchestrator.instances.forms import ContainerInstanceForm
 
     EcrTokenCache.objects.all().delete()
     image, tag = stack.images["ecr"].rsplit(":", 1)

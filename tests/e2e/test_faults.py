@@ -17,12 +17,13 @@ import time
 from datetime import datetime
 
 import pytest
+from celery import current_app
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from orchestrator.jobs import queue_pull
 from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.pulls.actions import PULL_TASK, queue_pull
 from tests.conftest import start_worker, stop_worker
 from tests.stack import (
     push_random_image,
@@ -450,8 +451,6 @@ def test_each_attempt_is_bounded_by_the_download_timeout(stack, worker, proxy):
 
 
 def test_two_pull_clicks_at_once_make_one_pull_and_a_second_delivery_is_refused(stack, worker, operator, proxy):
-    from orchestrator.tasks import pull_image
-
     proxy.rate = 1 * MIB
     instance = through(proxy, stack)
     barrier = threading.Barrier(2)
@@ -476,7 +475,7 @@ def test_two_pull_clicks_at_once_make_one_pull_and_a_second_delivery_is_refused(
 
     job = wait_until(lambda: downloading(job.pk), 30, "the download to start")
     # The same task delivered again while it runs (a redelivery, a sweeper re-send): refused by the claim.
-    pull_image.apply_async((job.pk,), queue=worker.env.get("CELERY_PULL_QUEUE", "pulls"))
+    current_app.send_task(PULL_TASK, (job.pk,), queue=worker.env.get("CELERY_PULL_QUEUE", "pulls"))
     wait_for_log(worker, f"pull job {job.pk}: delivery refused, it is running", 20)
     proxy.rate = None
     job = wait_for_job(job.pk, timeout=60)

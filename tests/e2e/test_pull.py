@@ -43,7 +43,7 @@ def test_a_private_image_pulls_with_the_right_password(stack, worker, operator_c
 
 def test_a_wrong_password_fails_with_auth_failed(stack, worker):
     instance = make_instance(stack, password="not-the-password", download_retries=3)
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
 
     job, _ = queue_pull(instance)
     job = wait_for_job(job.pk)
@@ -57,7 +57,7 @@ def test_a_wrong_password_fails_with_auth_failed(stack, worker):
 
 def test_a_missing_tag_fails_with_not_found(stack, worker):
     instance = make_instance(stack, image_tag="no-such-tag")
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
 
     job, _ = queue_pull(instance)
     job = wait_for_job(job.pk)
@@ -70,7 +70,7 @@ def test_a_multi_layer_image_shows_layer_progress_that_only_goes_up(stack, worke
     reference = stack.images["layers"]
     remove_image(stack, reference)
     instance = make_instance(stack, "layers")
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
 
     samples: list[dict] = []
     job, _ = queue_pull(instance)
@@ -97,7 +97,7 @@ def test_a_multi_layer_image_shows_layer_progress_that_only_goes_up(stack, worke
 
 
 def test_a_stopped_daemon_fails_with_daemon_unreachable(stack, worker):
-    from orchestrator.jobs import queue_pull
+    from orchestrator.pulls.actions import queue_pull
     from tests.stack import start_dockerd, stop_dockerd
 
     instance = make_instance(stack, download_retries=1, download_retry_interval=100)

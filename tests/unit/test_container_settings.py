@@ -6,12 +6,9 @@ import json
 
 import pytest
 
-from orchestrator.container_settings import (
-    ContainerSpec,
+from orchestrator.containers.parsers import (
     Port,
     SettingError,
-    SpecErrors,
-    build_spec,
     pair_ports,
     parse_cpus,
     parse_devices,
@@ -28,6 +25,7 @@ from orchestrator.container_settings import (
     parse_runtime,
     parse_volumes,
 )
+from orchestrator.containers.spec import ContainerSpec, SpecErrors, build_spec
 
 # --- one table per parser: (input, expected) and (bad input, words the message must contain) -----------------
 

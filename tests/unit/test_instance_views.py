@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import DatabaseError
 from django.urls import reverse
+from django.utils import timezone
 
 from orchestrator.models import ContainerInstance, PullJob
 
@@ -177,3 +179,35 @@ def test_the_admin_pull_now_action_queues_one_pull_per_instance(admin_client):
     )
     assert response.status_code == 302
     assert PullJob.objects.filter(instance=instance, state="queued").count() == 1
+
+
+def test_the_instance_and_its_job_commit_together(operator_client, monkeypatch):
+    def boom(**fields):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(PullJob.objects, "create", boom)
+    with pytest.raises(DatabaseError):
+        operator_client.post(reverse("instance-create"), instance_form(enabled="on"))
+    assert not ContainerInstance.objects.exists()
+
+
+def test_the_attempts_table_shows_the_budget_the_job_ran_with(operator_client):
+    instance = ContainerInstance.objects.create(name="web", image_name="team/app", image_tag="1", download_retries=1)
+    job = PullJob.objects.create(instance=instance, reference="docker.io/team/app:1", download_retries=1)
+    PullJob.objects.filter(pk=job.pk).update(
+        attempt=1,
+        attempts=[
+            {
+                "number": 1,
+                "worker": "w",
+                "outcome": "failed",
+                "code": "x",
+                "message": "",
+                "started_at": timezone.now().isoformat(),
+                "finished_at": None,
+            }
+        ],
+    )
+    ContainerInstance.objects.filter(pk=job.instance_id).update(download_retries=7)
+    page = operator_client.get(reverse("pull-detail", args=[job.pk])).content.decode()
+    assert "(up to 2)" in page and "(up to 8)" not in page

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.progress import ProgressFolder
+from orchestrator.pulls.progress import ProgressFolder
 
 STREAMS = Path(__file__).parent / "streams"
 

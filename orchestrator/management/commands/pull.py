@@ -4,8 +4,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import jobs
 from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.pulls.actions import queue_pull
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         except ContainerInstance.DoesNotExist:
             known = ", ".join(ContainerInstance.objects.values_list("name", flat=True)[:10]) or "none yet"
             raise CommandError(f"No container instance is named {name!r} (known: {known}).") from None
-        job, created = jobs.queue_pull(instance)
+        job, created = queue_pull(instance)
         self.stdout.write(
             f"{'Queued' if created else 'Following the pull already under way:'} pull #{job.pk} of {job.reference}"
         )
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             time.sleep(poll)
         if job.state == PullJob.State.SUCCEEDED:
             self.stdout.write(self.style.SUCCESS(f"Pulled {job.reference} {job.digest}"))
-            if job.container_state:  # the container phase that followed (orchestrator/containers.py)
+            if job.container_state:  # the container phase that followed (orchestrator/containers/phase.py)
                 self.stdout.write(job.message)
             return
         raise CommandError(

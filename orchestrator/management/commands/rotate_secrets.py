@@ -8,7 +8,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from orchestrator.encryption import EncryptedTextField
+from orchestrator.security.encryption import EncryptedTextField
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator.roles import ROLE_PERMISSIONS, ensure_roles
+from orchestrator.security.roles import ROLE_PERMISSIONS, ensure_roles
 
 
 class Command(BaseCommand):

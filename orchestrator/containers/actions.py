@@ -1,0 +1,31 @@
+"""What the web asks of an instance's container: converge it (remove it) once a disable or a delete commits."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+CONVERGE_TASK = "orchestrator.converge_instance"
+
+
+def request_converge(instance_id: int) -> None:
+    """Send the converge task once the current transaction commits (only the id travels)."""
+    transaction.on_commit(lambda: _send_converge(instance_id))
+
+
+def _send_converge(instance_id: int) -> bool:
+    try:
+        current_app.send_task(CONVERGE_TASK, (instance_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
+    except Exception as exc:  # the broker being down must not fail the save or the delete
+        log.warning(
+            "task queue unavailable; the container of instance %s stays until it is removed by hand: %s",
+            instance_id,
+            type(exc).__name__,
+        )
+        return False
+    return True

@@ -1,0 +1,31 @@
+"""The converge task (sent by name from :mod:`.actions`): after a disable or a delete, remove the container."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from orchestrator.models import ContainerInstance
+
+from .daemon import ContainerError
+from .lifecycle import remove_instance_containers
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="orchestrator.converge_instance", bind=True, acks_late=True, ignore_result=True, max_retries=20)
+def converge_instance(self, instance_id: int) -> str:
+    """Stop and remove the instance's container. Enabled instances converge on pull."""
+    instance = ContainerInstance.objects.filter(pk=instance_id).first()
+    if instance is not None and instance.enabled:
+        return "enabled"
+    try:
+        removed = remove_instance_containers(instance_id)
+    except ContainerError as error:
+        if error.code == "daemon_unreachable":
+            raise self.retry(countdown=15) from None
+        log.warning("instance %s: could not remove its container: %s", instance_id, error.message)
+        return "failed"
+    log.info("instance %s: removed containers %s", instance_id, removed)
+    return f"removed {len(removed)}"

@@ -1,0 +1,7 @@
+"""The console's models, one file per family; Django and the rest of the code import them from here."""
+
+from .ecr import EcrTokenCache
+from .instances import ContainerInstance
+from .pulls import PullJob
+
+__all__ = ["ContainerInstance", "EcrTokenCache", "PullJob"]

@@ -1,0 +1,123 @@
+"""A pull of an instance's image, from queued to its end; its state changes are in orchestrator/pulls/actions.py."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from .instances import ContainerInstance
+
+
+class PullJob(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    instance = models.ForeignKey(ContainerInstance, on_delete=models.CASCADE, related_name="pulls")
+    reference = models.CharField(max_length=700, help_text="The normalized reference pulled, fixed at queue time.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    layers_done = models.PositiveIntegerField(default=0)
+    layers_total = models.PositiveIntegerField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    layers = models.JSONField(default=list, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    digest = models.CharField(max_length=200, blank=True)
+    platform = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    # The retry budget this job runs with, fixed at queue time (Kura's meaning: 0 = no limit): an edit of the
+    # instance during a pull changes the next pull, not this one.
+    download_retries = models.PositiveIntegerField(default=5)
+    # One entry per attempt (number, worker, outcome, code, message, started_at, finished_at): see pulls/actions.py.
+    attempts = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker running this pull.")
+    cancel_requested = models.BooleanField(default=False)
+    # Outbox: set once the broker accepted the task; the sweeper re-sends jobs without it.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class ContainerState(models.TextChoices):
+        NONE = "", "not started"
+        PULLED = "pulled"
+        CREATED = "created"
+        RUNNING = "running"
+        EXITED = "exited"
+        FAILED = "failed"
+
+    # The container phase after a successful pull (orchestrator/containers/phase.py).
+    container_state = models.CharField(max_length=16, choices=ContainerState.choices, blank=True, default="")
+    container_id = models.CharField(max_length=64, blank=True)
+    container_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [models.Index(fields=["instance", "-queued_at"])]
+
+    def __str__(self) -> str:
+        return f"pull #{self.pk} of {self.reference}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("pull-detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    def retries_left(self) -> bool:
+        """True while another attempt may follow the current one (0 retries means no limit)."""
+        return self.download_retries == 0 or self.attempt <= self.download_retries
+
+    @property
+    def max_attempts(self) -> int | None:
+        """How many attempts the job may make in all; None without a limit."""
+        return self.download_retries + 1 if self.download_retries else None
+
+    @property
+    def error(self) -> dict | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+    def as_json(self) -> dict:
+        """The pull job contract of shared/DESIGN.md."""
+
+        def iso(value):
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.pk,
+            "instance": self.instance.name,
+            "reference": self.reference,
+            "state": self.state,
+            "progress": self.progress,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "layers_done": self.layers_done,
+            "layers_total": self.layers_total,
+            "layers": self.layers,
+            "message": self.message,
+            "digest": self.digest or None,
+            "platform": self.platform or None,
+            "attempt": self.attempt,
+            "attempts": self.attempts,
+            "error": self.error,
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "container_state": self.container_state or None,
+            "container_id": self.container_id or None,
+            "container_error": self.container_error or None,
+        }
