@@ -67,6 +67,10 @@ class ContainerInstance(models.Model):
         KEYS = "keys", "Generate it with an AWS access key"
         CHAIN = "chain", "Generate it with the gateway's AWS credentials (role, environment, ~/.aws)"
 
+    # The login host the stored password and AWS secret were entered for (host[:port], Docker Hub as docker.io).
+    # A secret is only ever sent there: see orchestrator/pulls/credentials.py.
+    credentials_host = models.CharField(max_length=300, blank=True, editable=False)
+
     aws_auth = models.CharField(
         "ECR password source",
         max_length=8,
@@ -227,7 +231,10 @@ class ContainerInstance(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("pull_containerinstance", "Can pull the image of a container instance")]
+        permissions = [
+            ("pull_containerinstance", "Can pull the image of a container instance"),
+            ("host_access", "Can give containers access to the host"),
+        ]
 
     def __str__(self) -> str:
         return self.name

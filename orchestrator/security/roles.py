@@ -25,10 +25,20 @@ CHANGE_INSTANCE = "orchestrator.change_containerinstance"
 DELETE_INSTANCE = "orchestrator.delete_containerinstance"
 PULL_INSTANCE = "orchestrator.pull_containerinstance"
 VIEW_PULL = "orchestrator.view_pulljob"
+# Privileged mode, devices, host paths, the host's network, runtimes, log drivers that send elsewhere.
+HOST_ACCESS = "orchestrator.host_access"
 
 _VIEWER = [VIEW_INSTANCE, VIEW_PULL]
 _OPERATOR = [*_VIEWER, ADD_INSTANCE, CHANGE_INSTANCE, DELETE_INSTANCE, PULL_INSTANCE]
-_ADMIN = [*_OPERATOR, "auth.view_user", "auth.add_user", "auth.change_user", "auth.delete_user", "auth.view_group"]
+_ADMIN = [
+    *_OPERATOR,
+    HOST_ACCESS,
+    "auth.view_user",
+    "auth.add_user",
+    "auth.change_user",
+    "auth.delete_user",
+    "auth.view_group",
+]
 ROLE_PERMISSIONS: dict[str, list[str]] = {"viewer": _VIEWER, "operator": _OPERATOR, "admin": _ADMIN}
 
 
