@@ -1,12 +1,18 @@
 # One image for the web server and the worker. Build: docker compose build
 FROM python:3.11.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data
+# Production unless told otherwise: without DJANGO_SECRET_KEY and FIELD_ENCRYPTION_KEY a container
+# refuses to start, rather than making keys inside itself that are lost with it.
+# STATIC_ROOT is in the image, not under DATA_DIR: a volume on /data would hide it.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_DEBUG=0 DATA_DIR=/data STATIC_ROOT=/app/staticfiles
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN DJANGO_DEBUG=1 DATA_DIR=/tmp/build python manage.py collectstatic --noinput \
+# Collected with the production storage, whose manifest every page needs. Production settings want
+# both keys even for this; these placeholders live only in this command and sign or encrypt nothing.
+RUN DJANGO_SECRET_KEY=collectstatic-only FIELD_ENCRYPTION_KEY=collectstatic-only DATA_DIR=/tmp/build \
+    python manage.py collectstatic --noinput \
     && rm -rf /tmp/build && useradd --system --home /app console && mkdir -p /data && chown console /data
 USER console
 EXPOSE 8000

@@ -26,6 +26,9 @@ migrate: venv
 
 # Web server and Celery worker (whose sweeper thread finds stuck pulls) together;
 # Ctrl-C stops both. SQLite and the filesystem broker unless the environment says otherwise.
+# Development settings (generated keys in var/, no HTTPS) unless DJANGO_DEBUG is set: the image
+# and docker-compose.yml run as production.
+run: export DJANGO_DEBUG ?= 1
 run: migrate
 	$(PY) manage.py ensure_admin
 	@echo "Console on http://$(HOST):$(PORT)/  (Docker daemon: $${DOCKER_HOST:-unix:///var/run/docker.sock})"

@@ -3,11 +3,11 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from .audit.record import diff, snapshot
 from .containers.spec import CONTAINER_SECTIONS
-from .instances.actions import delete_instances, instance_saved
-from .instances.forms import AWS_FIELDS, DOWNLOAD_FIELDS, ContainerInstanceForm
-from .models import ContainerInstance, PullJob
-from .pulls.actions import queue_pull
+from .instances.actions import delete_instances, instance_saved, pull_instance
+from .instances.forms import AWS_FIELDS, DOWNLOAD_FIELDS, IMAGE_FIELDS, ContainerInstanceForm
+from .models import AuditEntry, ContainerInstance, PullJob
 from .security.roles import PULL_INSTANCE
 
 
@@ -37,34 +37,32 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
     actions = ["pull_now"]
     fieldsets = (
         (None, {"fields": ("name", "enabled")}),
-        (
-            "Image and registry",
-            {
-                "fields": (
-                    "image_name",
-                    "image_tag",
-                    "pull_anyway",
-                    "registry_url",
-                    "registry_username",
-                    "registry_password",
-                    "digest_pin",
-                )
-            },
-        ),
+        ("Image and registry", {"fields": (*IMAGE_FIELDS, "digest_pin")}),
         ("AWS ECR password source", {"fields": AWS_FIELDS}),
         ("Download", {"fields": DOWNLOAD_FIELDS}),
         *((legend, {"fields": names, "classes": ("collapse",)}) for legend, names in CONTAINER_SECTIONS),
     )
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithUser(form):
+            # The same host access rules as the console: they depend on who submits.
+            def __init__(self, *args, **form_kwargs) -> None:
+                super().__init__(*args, user=request.user, **form_kwargs)
+
+        return WithUser
+
     def save_model(self, request, obj, form, change) -> None:
+        before = snapshot(obj)
         super().save_model(request, obj, form, change)
-        instance_saved(obj, created=not change)
+        instance_saved(obj, created=not change, request=request, changes=diff(form, before))
 
     def delete_model(self, request, obj) -> None:
-        delete_instances([obj])
+        delete_instances([obj], request=request)
 
     def delete_queryset(self, request, queryset) -> None:
-        delete_instances(queryset)
+        delete_instances(queryset, request=request)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -85,7 +83,7 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
     def pull_now(self, request, queryset):
         queued = attached = 0
         for instance in queryset:
-            _, created = queue_pull(instance, request.user)
+            _, created = pull_instance(instance, request, how="from the admin")
             queued += created
             attached += not created
         self.message_user(request, f"Queued {queued} pull(s); {attached} already under way.", messages.SUCCESS)
@@ -129,4 +127,24 @@ class PullJobAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read only: entries are written by orchestrator.audit.record and removed only by pruning."""
+
+    list_display = ("at", "username", "address", "action", "instance_name", "message")
+    list_filter = ("action", "at")
+    search_fields = ("username", "instance_name")
+    date_hierarchy = "at"
+    readonly_fields = [field.name for field in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

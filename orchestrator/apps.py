@@ -5,7 +5,11 @@ from .security.roles import ensure_roles
 
 
 def _ensure_roles(sender, **kwargs) -> None:
-    ensure_roles()
+    from .audit.record import quiet
+
+    # The roles are defined in code (security/roles.py); putting them in place is not a person's decision.
+    with quiet():
+        ensure_roles()
 
 
 class OrchestratorConfig(AppConfig):
@@ -15,3 +19,6 @@ class OrchestratorConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate and every test flush, so the role groups always exist.
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="orchestrator.ensure_roles")
+        from .audit.record import connect_receivers
+
+        connect_receivers()

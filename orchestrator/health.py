@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from registries.daemon import open_client
 
 from .celery import app
+from .security.roles import VIEW_INSTANCE
 
 
 def _timed(check) -> dict:
@@ -58,7 +59,8 @@ def healthz(request):
     # The HTTP status is the web server's own health (it needs its database); the
     # body says whether pulls can run (task queue and Docker daemon too).
     status = 200 if report["checks"]["database"]["ok"] else 503
-    if not request.user.is_authenticated:
-        # Enough for a load balancer, nothing about the setup for strangers.
+    if not request.user.has_perm(VIEW_INSTANCE):
+        # Up or down is enough for a load balancer; versions and error texts describe the setup
+        # (hosts, ports, daemon version), so only those who may see the instances get them.
         report = {"ok": report["ok"], "checks": {name: {"ok": c["ok"]} for name, c in report["checks"].items()}}
     return JsonResponse(report, status=status)

@@ -9,11 +9,14 @@ start without a real secret key and an encryption key.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+
+from orchestrator.security.client_ip import client_address_from
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -114,6 +117,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The audit log's receivers learn who and from where through it (orchestrator/audit).
+    "orchestrator.audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -195,8 +200,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request otherwise
+# The image collects its static files at build time into a STATIC_ROOT of its own: DATA_DIR is a
+# volume, and a volume hides what the build put at its mount point.
+STATIC_ROOT = Path(env("STATIC_ROOT") or DATA_DIR / "staticfiles")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -209,12 +216,50 @@ STORAGES = {
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-# Login throttling: five wrong passwords lock the username+address pair for 15 minutes.
+# Login throttling, two counters: five wrong passwords for one user name (from any addresses) lock
+# that name, and five from one address (for any names) lock that address, each for 15 minutes.
+# A pair [["username", "ip_address"]] would let a guesser who changes address go on for ever.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success does not clear failures: axes would clear every failure from that address, so anyone with an
+# account could guess another's password for ever (four guesses, one login of their own, again). Failures
+# go after the cool-off instead.
+AXES_RESET_ON_SUCCESS = False
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+
+
+def _client_ip_header(name: str) -> str | None:
+    """The request.META key of the header a proxy writes the client's address into, or None."""
+    value = (env(name) or "").strip()
+    if not value:
+        return None
+    # Underscores are refused because gunicorn drops such headers and Django folds - and _ together.
+    if not re.fullmatch(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*", value):
+        raise ImproperlyConfigured(f"{name} must be an HTTP header name such as X-Forwarded-For, not {value!r}")
+    if value.lower() == "forwarded":
+        raise ImproperlyConfigured(
+            f"{name}=Forwarded (RFC 7239) is not supported; have the proxy set X-Forwarded-For or X-Real-IP"
+        )
+    return "HTTP_" + value.upper().replace("-", "_")
+
+
+# Behind a reverse proxy every login comes from the proxy's address, so one address counter would
+# lock everybody out at once: name the header the proxy writes the client's address into.
+_CLIENT_IP_META = _client_ip_header("CLIENT_IP_HEADER")
+if env("CLIENT_IP_PROXY_COUNT") and not _CLIENT_IP_META:
+    raise ImproperlyConfigured("CLIENT_IP_PROXY_COUNT needs CLIENT_IP_HEADER, the header the proxies write into")
+CLIENT_IP_PROXY_COUNT = env_int("CLIENT_IP_PROXY_COUNT", 1)
+if CLIENT_IP_PROXY_COUNT < 1:
+    raise ImproperlyConfigured(
+        f"CLIENT_IP_PROXY_COUNT is the number of proxies in front of the console (1 or more), "
+        f"not {CLIENT_IP_PROXY_COUNT}"
+    )
+AXES_CLIENT_IP_CALLABLE = client_address_from(_CLIENT_IP_META, CLIENT_IP_PROXY_COUNT) if _CLIENT_IP_META else None
+
+# The audit log (orchestrator/audit) keeps this many days; 0 keeps everything. The client address
+# in it comes from axes' helper, so the AXES_ settings above decide it for both.
+AUDIT_KEEP_DAYS = env_int("AUDIT_KEEP_DAYS", 365)
 
 # Security headers; the production values are on whenever DEBUG is off.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -227,7 +272,10 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
+# Behind a proxy that terminates TLS every request arrives as plain HTTP: without this the HTTPS
+# redirect would loop. Only for a proxy that sets X-Forwarded-Proto itself and that clients
+# cannot go around, since the header is believed as it comes.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -285,6 +333,16 @@ CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
 DOCKER_HOST = env("DOCKER_HOST", "unix:///var/run/docker.sock")
 # Saving the form asks the registry (through the daemon) for the image first.
 CHECK_IMAGE_ON_SAVE = env_bool("CHECK_IMAGE_ON_SAVE", True)
+# Host access (orchestrator/security/host_access.py): even an administrator mounts only host paths and
+# passes only devices that match these globs ('*' matches any characters, '/' included).
+CONSOLE_ALLOWED_HOST_PATHS = env_list("CONSOLE_ALLOWED_HOST_PATHS", "/srv/*,/opt/*,/data/*,/mnt/*,/media/*,/home/*")
+CONSOLE_ALLOWED_DEVICES = env_list(
+    "CONSOLE_ALLOWED_DEVICES",
+    "/dev/ttyUSB*,/dev/ttyACM*,/dev/ttyS*,/dev/ttyAMA*,/dev/serial/*,/dev/gpiomem,/dev/gpiochip*,/dev/i2c-*,"
+    "/dev/spidev*,/dev/video*,/dev/snd/*,/dev/bus/usb/*,/dev/dri/*,/dev/nvidia*",
+)
+# Never mounted, whatever the allowlist says (with /, /etc, /proc, /sys, /boot, /dev, /run and /var/run).
+CONSOLE_DOCKER_DATA_ROOT = env("CONSOLE_DOCKER_DATA_ROOT", "/var/lib/docker")
 # Minimum seconds between two progress writes to a job row.
 PULL_PROGRESS_WRITE_INTERVAL = float(env("PULL_PROGRESS_WRITE_INTERVAL", "0.25") or 0.25)
 # A running job whose row has not been touched for this long has lost its worker.
@@ -292,14 +350,25 @@ PULL_STALE_AFTER_SECONDS = env_int("PULL_STALE_AFTER_SECONDS", 120)
 # How often each worker's sweeper looks for such jobs and for queued jobs to (re)send; 0 turns it off.
 PULL_SWEEP_SECONDS = float(env_int("PULL_SWEEP_SECONDS", 15))
 
+_log_level = env("LOG_LEVEL") or "INFO"
+LOG_LEVEL = _log_level.strip().upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {_log_level!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # urllib3 and docker at DEBUG print request headers, X-Registry-Auth included.
+        # These keep their level whatever LOG_LEVEL says, because at DEBUG they write secrets
+        # into the log: botocore the bodies of AWS responses (GetAuthorizationToken's, that is
+        # the ECR password) and signed requests, boto3 and s3transfer through botocore, urllib3
+        # and docker the request headers (X-Registry-Auth included).
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        "s3transfer": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "docker": {"level": "INFO"},
         "axes": {"level": "WARNING"},

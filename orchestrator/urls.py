@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from .audit import views as audit
 from .containers import views as containers
 from .health import healthz
 from .instances import views as instances
@@ -21,6 +22,7 @@ urlpatterns = [
     path("pulls/<int:pk>/", pulls.pull_detail, name="pull-detail"),
     path("pulls/<int:pk>.json", pulls.pull_json, name="pull-json"),
     path("pulls/<int:pk>/cancel/", pulls.pull_cancel, name="pull-cancel"),
+    path("audit/", audit.audit_list, name="audit"),
     # The check needs stored passwords and operator rights, which only this app knows.
     path("registries/check/", instances.registry_check, name="registry-check"),
     path("registries/", include("registries.urls")),

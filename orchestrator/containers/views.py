@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from orchestrator.audit.record import record
 from orchestrator.models import ContainerInstance
 from orchestrator.security.roles import PULL_INSTANCE, VIEW_INSTANCE, requires
 
@@ -35,4 +36,7 @@ def container_action(request, pk: int, action: str):
         messages.success(request, act(instance, action))
     except ContainerError as error:
         messages.error(request, error.message)
+        record(request, f"container.{action}", instance=instance, message=f"failed: {error.code}")
+    else:
+        record(request, f"container.{action}", instance=instance, message="ok")
     return redirect(instance)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from orchestrator.pulls import credentials
 from registries.check import CheckResult, check_image
@@ -33,8 +34,11 @@ class Login:
     aws_auth: str = ""
     access_key_id: str = ""
     secret_access_key: str = ""
+    #: The login host the stored secrets among these were entered for; None when nothing stored is used.
+    stored_for: str | None = None
 
 
+@sensitive_variables("login", "auth")
 def check_access(reference: str, login: Login) -> CheckResult:
     """Access, digest and platforms of ``reference`` (normalized). Never raises; errors come back in ``error``.
 
@@ -51,6 +55,7 @@ def check_access(reference: str, login: Login) -> CheckResult:
             access_key_id=login.access_key_id,
             secret_access_key=login.secret_access_key,
             store=False,
+            stored_for=login.stored_for,
         )
     except PullError as error:
         field = "aws_access_key_id" if login.aws_auth == "keys" else "aws_auth"
@@ -64,7 +69,7 @@ def refusal_field(error: dict) -> str | None:
         return None
     if error.get("field"):
         return error["field"]
-    if error["code"] in ("auth_failed", "token_expired"):
+    if error["code"] in ("auth_failed", "token_expired", "credentials_mismatch"):
         return "registry_password"
     if error["code"] == "not_found":
         return "image_tag" if "tag" in error["message"] else "image_name"

@@ -8,34 +8,54 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from orchestrator.audit.record import diff, record, snapshot
 from orchestrator.containers.actions import request_converge
 from orchestrator.models import ContainerInstance, PullJob
 from orchestrator.pulls.actions import queue_pull
 
 
-def save_instance(form, user, *, pull: bool) -> tuple[ContainerInstance, PullJob | None, bool]:
+def save_instance(form, user, *, pull: bool, request=None) -> tuple[ContainerInstance, PullJob | None, bool]:
     """Save a valid instance form; queue its pull when enabled and ``pull`` (the user may pull).
 
     Returns (instance, job or None, created: False when a pull was already under way).
-    A disabled instance has no container (Kura): disabling one removes it.
+    A disabled instance has no container (Kura): disabling one removes it. ``request`` is for the audit log.
     """
     creating = form.instance.pk is None
     with transaction.atomic():
+        before = snapshot(form.instance)
         instance = form.save()
-        instance_saved(instance, created=creating)
+        instance_saved(instance, created=creating, request=request, changes=diff(form, before))
         if instance.enabled and pull:
             job, created = queue_pull(instance, user)
+            record(request, "pull.queue", instance=instance, message=_queued(job, created, "by the save"))
             return instance, job, created
     return instance, None, False
 
 
-def instance_saved(instance: ContainerInstance, *, created: bool) -> None:
-    """What follows any save (the admin's too): a disabled instance has no container (Kura), the image stays."""
+def instance_saved(instance: ContainerInstance, *, created: bool, request=None, changes: dict | None = None) -> None:
+    """What follows any save (the admin's too): on record, and a disabled instance has no container (Kura).
+
+    ``changes`` is :func:`orchestrator.audit.record.diff` of the saved form (secrets as "changed").
+    """
+    record(request, "instance.create" if created else "instance.change", instance=instance, changes=changes)
     if not instance.enabled and not created:
         request_converge(instance.pk)
 
 
-def delete_instances(instances) -> list[str]:
+def pull_instance(instance: ContainerInstance, request, *, how: str = "") -> tuple[PullJob, bool]:
+    """Pull again (the console's button, the admin's "Pull now"): queue_pull, on record. Returns (job, created)."""
+    job, created = queue_pull(instance, request.user)
+    record(request, "pull.queue", instance=instance, message=_queued(job, created, how))
+    return job, created
+
+
+def _queued(job: PullJob, created: bool, how: str) -> str:
+    if not created:
+        return f"pull #{job.pk} already under way"
+    return f"pull #{job.pk} queued {how}".rstrip()
+
+
+def delete_instances(instances, request=None) -> list[str]:
     """Delete instances (a queryset or a list); their containers are stopped and removed. Returns the names."""
     names = []
     with transaction.atomic():
@@ -43,5 +63,6 @@ def delete_instances(instances) -> list[str]:
             instance_id = instance.pk
             names.append(instance.name)
             instance.delete()
+            record(request, "instance.delete", instance=instance, message=f"was #{instance_id}")
             request_converge(instance_id)
     return names

@@ -7,10 +7,14 @@ from crispy_forms.layout import HTML, Div, Fieldset, Layout, Submit
 from django import forms
 from django.conf import settings
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from orchestrator.models import ContainerInstance
 from orchestrator.models.instances import normalized_reference
+from orchestrator.security.encryption import Secret
 from registries.check import CheckResult, unsupported_message
+from registries.credentials import login_host
 from registries.ecr import describe_expiry
 from registries.validation import validate_registry_fields
 
@@ -22,6 +26,8 @@ PASSWORD_HELP_NEW = (
     "`aws ecr get-login-password` for ECR, a GitHub token for ghcr.io. Stored encrypted; never shown again."
 )
 REGISTRY_FIELDS = ("image_name", "image_tag", "registry_url", "registry_username", "registry_password")
+# The "Image and registry" section, in the order the console's form and the admin show it.
+IMAGE_FIELDS = ("image_name", "image_tag", "pull_anyway", "registry_url", "registry_username", "registry_password")
 AWS_FIELDS = ("aws_auth", "aws_access_key_id", "aws_secret_access_key")
 DOWNLOAD_FIELDS = ("download_retries", "download_retry_interval", "download_timeout")
 PASSWORD_HELP_KEEP = "A password is stored. Leave blank to keep it, type a new one to replace it."
@@ -77,8 +83,10 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
         # The Check access button checks whatever CHECK_IMAGE_ON_SAVE says; a save checks only when it says so.
         self.always_check = always_check
         # The stored secrets, read with the instance: cleaning the model form overwrites its password field.
-        self.stored_password = str(self.instance.registry_password or "") if self.instance.pk else ""
-        self.stored_secret = str(self.instance.aws_secret_access_key or "") if self.instance.pk else ""
+        # Kept as Secret (masked repr) until the auth config is built.
+        self.stored_password = (self.instance.registry_password or Secret("")) if self.instance.pk else Secret("")
+        self.stored_secret = (self.instance.aws_secret_access_key or Secret("")) if self.instance.pk else Secret("")
+        self.login_host = ""
         self.password_stored = bool(self.stored_password)
         self.aws_secret_stored = bool(self.stored_secret)
         if self.aws_secret_stored:
@@ -101,12 +109,7 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             Fieldset("Container", "name", "enabled", *self.disable_confirmation_fields()),
             Section(
                 "Image and registry",
-                "image_name",
-                "image_tag",
-                "pull_anyway",
-                "registry_url",
-                "registry_username",
-                "registry_password",
+                *IMAGE_FIELDS,
                 *(["clear_password"] if self.password_stored else []),
                 Div(
                     HTML('<p class="fw-semibold mb-1">AWS ECR only: where the password comes from</p>'),
@@ -162,6 +165,8 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             for field in ("image_name", "image_tag", "registry_url", "registry_username"):
                 if field in result.cleaned:
                     cleaned[field] = result.cleaned[field]
+            self.login_host = login_host(cleaned.get("image_name", ""), cleaned.get("registry_url", ""))
+            self._keep_secrets_at_home(cleaned, keep_stored, aws_auth)
         if aws_auth:
             self._clean_aws(cleaned, aws_auth, result.kind)
         if not cleaned.get("image_tag"):
@@ -170,6 +175,27 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
         if wanted and not any(field in self.errors for field in (*REGISTRY_FIELDS, *AWS_FIELDS)):
             self._check_access(cleaned, new_password, keep_stored, clearing)
         return cleaned
+
+    def _keep_secrets_at_home(self, cleaned: dict, keep_stored: bool, aws_auth: str) -> None:
+        """A stored secret stays with the login host it was entered for: a new host needs it typed again.
+
+        Otherwise an edit of the image name or registry URL (and a blank password, "keep the stored one")
+        would hand the stored password to a server of the editor's choosing.
+        """
+        home = self.instance.credentials_host
+        if home == self.login_host:
+            return
+        home = home or "another registry"
+        if keep_stored:
+            self.add_error(
+                "registry_password", f"Enter the password for {self.login_host}: the stored one is for {home}."
+            )
+        keeps_secret = aws_auth == ContainerInstance.AwsAuth.KEYS and not cleaned.get("aws_secret_access_key")
+        if keeps_secret and self.aws_secret_stored:
+            self.add_error(
+                "aws_secret_access_key",
+                f"Enter the secret access key for {self.login_host}: the stored one is for {home}.",
+            )
 
     def _forget_url_credentials(self) -> None:
         """A registry URL typed with user:password@ is shown back without them: they are a secret."""
@@ -192,15 +218,20 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             if not cleaned.get("aws_secret_access_key") and not self.aws_secret_stored:
                 self.add_error("aws_secret_access_key", "Enter the secret access key that goes with the key ID.")
 
+    @method_decorator(sensitive_variables("new_password", "login", "typed_secret"))
     def _check_access(self, cleaned: dict, new_password: str, keep_stored: bool, clearing: bool) -> None:
         """Ask the registry, through the daemon, whether this image can be pulled; before anything is saved."""
+        with_keys = cleaned.get("aws_auth") == ContainerInstance.AwsAuth.KEYS
+        typed_secret = cleaned.get("aws_secret_access_key") or ""
+        uses_stored_secret = with_keys and bool(self.stored_secret) and not typed_secret
         login = Login(
             registry_url=cleaned.get("registry_url", ""),
             username=cleaned.get("registry_username", ""),
             password=self.stored_password if keep_stored else ("" if clearing else new_password),
             aws_auth=cleaned.get("aws_auth", ""),
             access_key_id=cleaned.get("aws_access_key_id", ""),
-            secret_access_key=cleaned.get("aws_secret_access_key") or self.stored_secret,
+            secret_access_key=(typed_secret or self.stored_secret) if with_keys else "",
+            stored_for=self.instance.credentials_host if (keep_stored or uses_stored_secret) else None,
         )
         result = self.check_result = check_access(
             normalized_reference(cleaned["image_name"], cleaned["image_tag"]), login
@@ -222,6 +253,7 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             else:
                 self.add_error("image_tag", unsupported_message(result))
 
+    @method_decorator(sensitive_variables("new_password", "new_secret"))
     def save(self, commit: bool = True) -> ContainerInstance:
         instance = super().save(commit=False)
         instance.pull_platform = self.cleaned_data.get("pull_platform", instance.pull_platform or "")
@@ -241,6 +273,8 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
         else:
             # Blank means keep: reload the stored secret, which the form never saw.
             instance.registry_password = self.stored_password
+        has_secret = bool(instance.registry_password or instance.aws_secret_access_key)
+        instance.credentials_host = self.login_host if has_secret else ""
         if commit:
             instance.save()
         return instance

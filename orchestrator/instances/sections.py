@@ -10,13 +10,26 @@ from __future__ import annotations
 from crispy_forms.layout import Fieldset
 from crispy_forms.utils import TEMPLATE_PACK
 from django import forms
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from orchestrator.containers.parsers import DEFAULT_LOGGER, SettingError, parse_digest_pin
-from orchestrator.containers.spec import CONTAINER_SECTIONS, SPEC_FIELDS, SpecErrors, build_spec
+from orchestrator.containers.spec import CONTAINER_SECTIONS, SPEC_FIELDS, SpecErrors, build_spec, spec_values
+from orchestrator.security import host_access
+from orchestrator.security.roles import HOST_ACCESS
 
 # The container fields the form edits: the spec's, and the required digest checked after the pull.
 CONTAINER_FIELDS = ("digest_pin", *SPEC_FIELDS)
+# Changing these on a container with host access needs the permission too.
+PROTECTED_BY_HOST_ACCESS = (
+    "image_name",
+    "image_tag",
+    "registry_url",
+    "registry_username",
+    "registry_password",
+    "entrypoint",
+    "env",
+)
 TEXTAREA_ROWS = {"env": 4, "entrypoint": 2, "volumes": 2, "devices": 2, "logger_parameters": 2}
 PLACEHOLDERS = {
     "internal_ports": "80, 53:udp",
@@ -26,7 +39,7 @@ PLACEHOLDERS = {
     "memory": "256m",
     "cpus": "1.5",
     "gpus": "all",
-    "volumes": "/srv/app/data:/data, /etc/app:/etc/app:ro",
+    "volumes": "/srv/app/data:/data, /srv/app/config:/etc/app:ro",
     "devices": "/dev/ttyUSB0",
     "runtime": "nvidia",
     "network_mode": "bridge",
@@ -83,8 +96,10 @@ class ContainerSettingsMixin:
 
     ask_to_confirm_disable = True
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Who submits: host access (privileged, devices, host paths...) depends on it; nobody means no one.
+        self.user = user
         for name, rows in TEXTAREA_ROWS.items():
             if name in self.fields:
                 self.fields[name].widget = forms.Textarea(attrs={"rows": rows})
@@ -146,10 +161,47 @@ class ContainerSettingsMixin:
             )
         values = {name: cleaned.get(name) for name in CONTAINER_FIELDS}
         try:
-            build_spec(values, name=cleaned.get("name") or self.instance.name or "")
+            spec = build_spec(values, name=cleaned.get("name") or self.instance.name or "")
         except SpecErrors as errors:
             for name, messages in errors.errors.items():
                 if name in self.fields and name not in self.errors:
                     for message in messages:
                         self.add_error(name, message)
+            return cleaned
+        self._check_host_access(spec, cleaned)
         return cleaned
+
+    def _check_host_access(self, spec, cleaned: dict) -> None:
+        """Host access is an administrator's decision, and stays inside the allowlists for everyone."""
+        policy = host_access.Policy(
+            allowed_paths=tuple(settings.CONSOLE_ALLOWED_HOST_PATHS),
+            allowed_devices=tuple(settings.CONSOLE_ALLOWED_DEVICES),
+            docker_root=settings.CONSOLE_DOCKER_DATA_ROOT,
+        )
+        for name, messages in host_access.refusals_outside_policy(spec, policy).items():
+            for message in messages:
+                self.add_error(name, message)
+        if self.user is not None and self.user.has_perm(HOST_ACCESS):
+            return
+        old = self._stored_spec()
+        for name, message in host_access.refusals_without_permission(spec, old).items():
+            if name not in self.errors:
+                self.add_error(name, message)
+        if old is not None and host_access.uses(old):
+            # Otherwise an operator swaps the image (or the command) of a container an administrator let in.
+            for name in PROTECTED_BY_HOST_ACCESS:
+                changed = bool(cleaned.get(name)) if name == "registry_password" else name in self.changed_data
+                if changed and name in self.fields:
+                    self.add_error(
+                        name,
+                        "This container has access to the gateway (set by an administrator): only an administrator "
+                        "may change its image, registry, entrypoint or environment.",
+                    )
+
+    def _stored_spec(self):
+        if self.instance.pk is None:
+            return None
+        try:
+            return build_spec(spec_values(self.instance), name=self.instance.name)
+        except SpecErrors:
+            return None

@@ -8,10 +8,11 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from orchestrator.audit.record import record
 from orchestrator.models import ContainerInstance, PullJob
-from orchestrator.pulls.actions import queue_pull
 from orchestrator.security.roles import (
     ADD_INSTANCE,
     CHANGE_INSTANCE,
@@ -24,7 +25,7 @@ from orchestrator.security.roles import (
 from registries.ecr import describe_expiry
 from registries.views import json_error
 
-from .actions import delete_instances, save_instance
+from .actions import delete_instances, pull_instance, save_instance
 from .forms import ContainerInstanceForm
 
 PAGE_SIZE = 50
@@ -59,11 +60,13 @@ def instance_list(request):
     )
 
 
+@sensitive_post_parameters("registry_password", "aws_secret_access_key")
 @requires(ADD_INSTANCE)
 def instance_create(request):
     return _edit(request, ContainerInstance())
 
 
+@sensitive_post_parameters("registry_password", "aws_secret_access_key")
 @requires(CHANGE_INSTANCE)
 def instance_edit(request, pk: int):
     return _edit(request, get_object_or_404(ContainerInstance, pk=pk))
@@ -71,9 +74,11 @@ def instance_edit(request, pk: int):
 
 def _edit(request, instance: ContainerInstance):
     creating = instance.pk is None
-    form = ContainerInstanceForm(request.POST or None, instance=instance)
+    form = ContainerInstanceForm(request.POST or None, instance=instance, user=request.user)
     if request.method == "POST" and form.is_valid():
-        instance, job, created = save_instance(form, request.user, pull=request.user.has_perm(PULL_INSTANCE))
+        instance, job, created = save_instance(
+            form, request.user, pull=request.user.has_perm(PULL_INSTANCE), request=request
+        )
         for warning in form.warnings:
             messages.warning(request, warning)
         if job is not None:
@@ -98,7 +103,7 @@ def instance_detail(request, pk: int):
 def instance_delete(request, pk: int):
     instance = get_object_or_404(ContainerInstance, pk=pk)
     if request.method == "POST":
-        (name,) = delete_instances([instance])
+        (name,) = delete_instances([instance], request=request)
         messages.success(request, f"Deleted {name}. Its container is being stopped and removed; the image stays.")
         return redirect("instance-list")
     return render(request, "instances/instance_confirm_delete.html", {"instance": instance})
@@ -108,12 +113,13 @@ def instance_delete(request, pk: int):
 @require_POST
 def instance_pull(request, pk: int):
     instance = get_object_or_404(ContainerInstance, pk=pk)
-    job, created = queue_pull(instance, request.user)
+    job, created = pull_instance(instance, request)
     if not created:
         messages.info(request, ALREADY_UNDER_WAY)
     return redirect(job)
 
 
+@sensitive_post_parameters("registry_password", "aws_secret_access_key")
 @require_POST
 @never_cache
 @json_requires(ADD_INSTANCE, CHANGE_INSTANCE, message="Only operators may check access.")
@@ -127,13 +133,22 @@ def registry_check(request):
         instance = ContainerInstance.objects.filter(pk=int(instance_id)).first()
         if instance is None:
             return json_error(404, "not_found", f"There is no instance {instance_id}.")
-    form = ContainerInstanceForm(request.POST, instance=instance or ContainerInstance(), always_check=True)
+        if not request.user.has_perm(CHANGE_INSTANCE):
+            # Its stored password is used only for someone who may change the instance.
+            return json_error(403, "forbidden", "Checking a saved instance needs the permission to change it.")
+    form = ContainerInstanceForm(
+        request.POST, instance=instance or ContainerInstance(), user=request.user, always_check=True
+    )
     form.is_valid()
     result = form.check_result
     if result is None:
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items() if field != "name"}
         message = " ".join(" ".join(texts) for texts in errors.values()) or "The form has errors."
+        record(request, "access.check", instance=instance, message="failed: invalid_reference")
         return json_error(400, "invalid_reference", message, fields=errors)
+    checked = f"{form.cleaned_data.get('image_name', '')}:{form.cleaned_data.get('image_tag', '')}"
+    outcome = f"failed: {result.error['code']}" if result.error else "ok"
+    record(request, "access.check", instance=instance, message=f"{outcome} ({checked})")
     data = result.as_json()
     # A pasted ECR password says when it stops working, before anything is saved.
     if form.password_expiry is not None:

@@ -1,7 +1,8 @@
 """The console's models, one file per family; Django and the rest of the code import them from here."""
 
+from .audit import AuditEntry
 from .ecr import EcrTokenCache
 from .instances import ContainerInstance
 from .pulls import PullJob
 
-__all__ = ["ContainerInstance", "EcrTokenCache", "PullJob"]
+__all__ = ["AuditEntry", "ContainerInstance", "EcrTokenCache", "PullJob"]

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from orchestrator.containers.parsers import CONTAINER_NAME_PATTERN, DEFAULT_LOGGER, LOGGER_CHOICES
 from orchestrator.security.encryption import EncryptedTextField
+from registries.credentials import login_host
 from registries.reference import ReferenceError, parse_normalized
 
 
@@ -242,6 +243,17 @@ class ContainerInstance(models.Model):
     def __repr__(self) -> str:
         # Spelled out so no future field (or the password) slips into a log line.
         return f"<ContainerInstance {self.pk}: {self.name} {self.reference}>"
+
+    def save(self, *args, **kwargs) -> None:
+        # A secret stored without a host (made in code rather than through the form, which binds it
+        # itself) belongs to the host the row names when it is first stored; a later change of the
+        # row's host keeps the old binding, so the secret is refused there (pulls/credentials.py).
+        has_secret = bool(self.registry_password or self.aws_secret_access_key)
+        if not has_secret:
+            self.credentials_host = ""
+        elif not self.credentials_host:
+            self.credentials_host = login_host(self.image_name, self.registry_url)
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("instance-detail", args=[self.pk])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import docker
 import docker.auth
 from django.db import connection
+from django.views.decorators.debug import sensitive_variables
 
 from registries.errors import PullError, classify, classify_exception, daemon_lost, registry_broke_off, scrub
 from registries.reference import ReferenceError, parse_normalized
@@ -41,6 +42,7 @@ class PullOutcome:
     up_to_date: bool
 
 
+@sensitive_variables("auth_config", "headers", "secrets")
 def pull_once(
     client: docker.APIClient,
     reference: str,

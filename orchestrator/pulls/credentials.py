@@ -11,16 +11,19 @@ import logging
 from datetime import datetime
 
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from orchestrator.models import ContainerInstance, EcrTokenCache
 from registries.aws import cache_key, fetch_ecr_password, refresh_time
-from registries.credentials import auth_config
+from registries.credentials import auth_config, login_host
 from registries.ecr import format_utc, login_command, parse_ecr_host
 from registries.errors import PullError
+from registries.reference import normalize_host
 
 log = logging.getLogger(__name__)
 
 
+@sensitive_variables("secret_access_key", "cached", "fresh")
 def ecr_password(
     host: str, *, access_key_id: str = "", secret_access_key: str = "", use_chain: bool = False, store: bool = True
 ) -> str:
@@ -62,6 +65,7 @@ def expired_password_error(host: str, expired_at: datetime) -> PullError:
     )
 
 
+@sensitive_variables("password", "secret_access_key", "token")
 def resolve(
     *,
     host: str,
@@ -73,8 +77,15 @@ def resolve(
     secret_access_key: str = "",
     password_expires_at: datetime | None = None,
     store: bool = True,
+    stored_for: str | None = None,
 ) -> tuple[dict | None, tuple[str, ...]]:
-    """(auth_config for the Docker SDK, the secrets to scrub from any message). Raises PullError."""
+    """(auth_config for the Docker SDK, the secrets to scrub from any message). Raises PullError.
+
+    ``stored_for``: the login host a stored password or AWS secret among these belongs to (None when
+    the caller passes only what was just typed). Such a secret is refused for any other host.
+    """
+    if stored_for is not None and (password or secret_access_key):
+        _refuse_elsewhere(stored_for, host, registry_url)
     if aws_auth:
         token = ecr_password(
             host,
@@ -89,17 +100,34 @@ def resolve(
     return auth_config(registry_url or host, username, password), (password,)
 
 
+def _refuse_elsewhere(stored_for: str, host: str, registry_url: str) -> None:
+    """Defence in depth behind the form: the daemon gets a stored secret only for its own host.
+
+    The daemon sends the credentials to the image's registry; the auth config names the registry URL's
+    host. Both must be the host the secret was entered for.
+    """
+    targets = {normalize_host(host)} | ({login_host("", registry_url)} if registry_url.strip() else set())
+    if targets != {stored_for}:
+        where = " and ".join(sorted(targets))
+        raise PullError(
+            "credentials_mismatch",
+            f"The stored credentials were entered for {stored_for or 'another registry'}, not for {where}, so "
+            f"nothing was sent. Edit the instance and enter the password for {where}.",
+        )
+
+
 def for_instance(instance: ContainerInstance, host: str) -> tuple[dict | None, tuple[str, ...]]:
     """The credentials of a saved instance pulling from ``host``."""
     return resolve(
         host=host,
         registry_url=instance.registry_url,
         username=instance.registry_username,
-        password=str(instance.registry_password or ""),
+        password=instance.registry_password or "",
         aws_auth=instance.aws_auth,
         access_key_id=instance.aws_access_key_id,
-        secret_access_key=str(instance.aws_secret_access_key or ""),
+        secret_access_key=instance.aws_secret_access_key or "",
         password_expires_at=instance.registry_password_expires_at,
+        stored_for=instance.credentials_host,
     )
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from orchestrator.audit.record import record
 from orchestrator.models import PullJob
 from orchestrator.security.roles import PULL_INSTANCE, VIEW_INSTANCE, json_requires, requires
 from registries.views import json_error
@@ -38,6 +39,9 @@ def pull_json(request, pk: int):
 @requires(PULL_INSTANCE)
 @require_POST
 def pull_cancel(request, pk: int):
-    job = get_object_or_404(PullJob, pk=pk)
-    messages.info(request, "Cancelling the pull." if request_cancel(job) else "This pull has already ended.")
+    job = get_object_or_404(PullJob.objects.select_related("instance"), pk=pk)
+    cancelled = request_cancel(job)
+    messages.info(request, "Cancelling the pull." if cancelled else "This pull has already ended.")
+    outcome = "cancelling" if cancelled else "had already ended"
+    record(request, "pull.cancel", instance=job.instance, message=f"pull #{job.pk} {outcome}")
     return redirect(job)

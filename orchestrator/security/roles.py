@@ -27,12 +27,15 @@ PULL_INSTANCE = "orchestrator.pull_containerinstance"
 VIEW_PULL = "orchestrator.view_pulljob"
 # Privileged mode, devices, host paths, the host's network, runtimes, log drivers that send elsewhere.
 HOST_ACCESS = "orchestrator.host_access"
+# The audit log page (/audit/) and its read-only admin.
+VIEW_AUDIT = "orchestrator.view_auditentry"
 
 _VIEWER = [VIEW_INSTANCE, VIEW_PULL]
 _OPERATOR = [*_VIEWER, ADD_INSTANCE, CHANGE_INSTANCE, DELETE_INSTANCE, PULL_INSTANCE]
 _ADMIN = [
     *_OPERATOR,
     HOST_ACCESS,
+    VIEW_AUDIT,
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

@@ -129,9 +129,14 @@ def logs(api, name: str) -> str:
     return api.logs(name, stdout=True, stderr=True).decode()
 
 
-def test_a_container_starts_with_every_setting_the_form_gave(stack, worker, operator_client, api, tmp_path):
+def test_a_container_starts_with_every_setting_the_form_gave(
+    stack, worker, operator_client, admin_client, api, tmp_path, settings
+):
     share = tmp_path / "share"
     share.mkdir()
+    # A host path and a device: an admin's decision, inside the allowlists (see test_host_access.py).
+    settings.CONSOLE_ALLOWED_HOST_PATHS = [f"{share}*"]
+    settings.CONSOLE_ALLOWED_DEVICES = ["/dev/null"]
     data = form_data(
         stack,
         "full",
@@ -148,7 +153,7 @@ def test_a_container_starts_with_every_setting_the_form_gave(stack, worker, oper
         restart_on_failure="on",
     )
     samples: list[dict] = []
-    job = wait_for_job(create(operator_client, data).pk, timeout=120, sample=samples.append)
+    job = wait_for_job(create(admin_client, data).pk, timeout=120, sample=samples.append)
     assert job.state == "succeeded", job.as_json()
     assert job.container_state == "running"
     assert "Container full created and running" in job.message

@@ -23,7 +23,8 @@ def post(client, data, url=None):
     return client.post(url or reverse("instance-create"), data)
 
 
-def test_container_fields_are_saved_as_typed(operator_client):
+def test_container_fields_are_saved_as_typed(admin_client):
+    # An admin: privileged mode, a device, a host path and a runtime need host access (test_host_access.py).
     data = {
         **VALID,
         "internal_ports": "80, 53:udp",
@@ -43,7 +44,7 @@ def test_container_fields_are_saved_as_typed(operator_client):
         "privileged": "on",
         "digest_pin": "SHA256:" + "A" * 64,
     }
-    response = post(operator_client, data)
+    response = post(admin_client, data)
     assert response.status_code == 302, response.context["form"].errors
     instance = ContainerInstance.objects.get()
     assert instance.internal_ports == "80, 53:udp" and instance.env == "A=1,2\nB=x"
