@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
+# The token of the gateway `local`'s agent (made on the first run, mode 0600).
+LOCAL_TOKEN ?= $(or $(DATA_DIR),$(CURDIR)/var)/local-gateway-token
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := orchestrator.settings
 
@@ -24,16 +26,17 @@ venv-dev: $(VENV)/.dev
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-# Web server and Celery worker (whose sweeper thread finds stuck pulls) together;
+# Web server and the agent of the gateway `local` (a Celery worker with the heartbeat and the pull sweeper);
 # Ctrl-C stops both. SQLite and the filesystem broker unless the environment says otherwise.
 # Development settings (generated keys in var/, no HTTPS) unless DJANGO_DEBUG is set: the image
 # and docker-compose.yml run as production.
 run: export DJANGO_DEBUG ?= 1
 run: migrate
 	$(PY) manage.py ensure_admin
-	@echo "Console on http://$(HOST):$(PORT)/  (Docker daemon: $${DOCKER_HOST:-unix:///var/run/docker.sock})"
+	$(PY) manage.py gateway ensure-local --token-file $(LOCAL_TOKEN)
+	@echo "Console on http://$(HOST):$(PORT)/  (gateway local: Docker daemon $${DOCKER_HOST:-unix:///var/run/docker.sock})"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A orchestrator worker -Q $${CELERY_PULL_QUEUE:-pulls} -l info & \
+	GATEWAY_TOKEN_FILE=$(LOCAL_TOKEN) $(PY) manage.py agent -l info & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 

@@ -4,8 +4,8 @@
 (sandboxed dockerd, password registry, Redis), then configures Django in this
 process for a SQLite database of its own, migrates it, collects static files,
 creates an operator account, and starts the console as it is deployed
-(docker-compose.yml): ``gunicorn orchestrator.wsgi --workers 2`` and ``celery -A
-orchestrator worker -Q pulls`` with DJANGO_DEBUG=0 and the Redis broker. The
+(docker-compose.yml): ``gunicorn orchestrator.wsgi --workers 2`` and ``manage.py
+agent`` (the local gateway's agent, a Celery worker) with DJANGO_DEBUG=0 and the Redis broker. The
 docker CLI gets a private DOCKER_CONFIG and a ``docker login`` to the registry.
 Everything is stopped again by :meth:`Bench.close`.
 """
@@ -123,7 +123,6 @@ class Bench:
             "DATABASE_PATH": str(self.data_dir / "bench.sqlite3"),
             "CELERY_BROKER_URL": self.info.redis_url,
             "DOCKER_HOST": self.info.docker_host,
-            "CELERY_PULL_QUEUE": "pulls",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
@@ -174,22 +173,13 @@ class Bench:
 
     def _start_worker(self) -> None:
         log = self.work_dir / "logs" / "worker.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "orchestrator",
-            "worker",
-            "-Q",
-            "pulls",
-            "-l",
-            "info",
-            "-n",
-            "bench@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ]
+        from orchestrator.gateways.actions import ensure_local, rotate_token
+
+        # The agent of `local`, as `make run` starts it; its token in a file, so the saved spec holds none.
+        token_file = self.state_dir / "local-gateway-token"
+        token_file.write_text(rotate_token(ensure_local().name))
+        token_file.chmod(0o600)
+        argv = [sys.executable, "manage.py", "agent", "-l", "info", "--hostname", "bench@%h"]
         if self.worker_concurrency:
             argv += ["-c", str(self.worker_concurrency)]
         spec = ServiceSpec(
@@ -198,7 +188,7 @@ class Bench:
             log=str(log),
             pid_file=str(self.state_dir / "pids" / "worker.pid"),
             cwd=str(REPO),
-            env={**self._service_env(), "LOG_LEVEL": "INFO"},
+            env={**self._service_env(), "LOG_LEVEL": "INFO", "GATEWAY_TOKEN_FILE": str(token_file)},
         )
         spawn(spec, self.state_dir)
         wait_for(lambda: " ready." in log.read_text(errors="replace"), what="the Celery worker", log=log, timeout=60)

@@ -36,7 +36,7 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
     search_fields = ("name", "image_name", "registry_url", "registry_username")
     actions = ["pull_now"]
     fieldsets = (
-        (None, {"fields": ("name", "enabled")}),
+        (None, {"fields": ("gateway", "name", "enabled")}),
         ("Image and registry", {"fields": (*IMAGE_FIELDS, "digest_pin")}),
         ("AWS ECR password source", {"fields": AWS_FIELDS}),
         ("Download", {"fields": DOWNLOAD_FIELDS}),

@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 from .security.roles import ensure_roles
@@ -10,6 +10,10 @@ def _ensure_roles(sender, **kwargs) -> None:
     # The roles are defined in code (security/roles.py); putting them in place is not a person's decision.
     with quiet():
         ensure_roles()
+    # A console always has a gateway: `local` when there is none (a new database, a test flush).
+    gateway = apps.get_model("orchestrator", "Gateway")
+    if not gateway.objects.exists():
+        gateway.objects.create(name="local")
 
 
 class OrchestratorConfig(AppConfig):

@@ -12,3 +12,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["orchestrator.pulls", "orchestrator.containers"])
 # Every worker runs the pull sweeper (requeues pulls of dead workers, sends queued pulls).
 app.steps["worker"].add("orchestrator.pulls.sweeper:PullSweeper")
+# An agent (manage.py agent) reports its gateway's facts and that it is alive.
+app.steps["worker"].add("orchestrator.gateways.heartbeat:Heartbeat")

@@ -331,6 +331,8 @@ CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
 # The Docker host is a setting of the process that runs the worker, so one worker
 # per gateway can each point at their own daemon later.
 DOCKER_HOST = env("DOCKER_HOST", "unix:///var/run/docker.sock")
+# Each gateway's agent beats this often; a gateway silent for two beats (and 5 s) is offline.
+GATEWAY_HEARTBEAT_SECONDS = env_int("GATEWAY_HEARTBEAT_SECONDS", 15)
 # Saving the form asks the registry (through the daemon) for the image first.
 CHECK_IMAGE_ON_SAVE = env_bool("CHECK_IMAGE_ON_SAVE", True)
 # Host access (orchestrator/security/host_access.py): even an administrator mounts only host paths and

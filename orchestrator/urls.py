@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from .audit import views as audit
 from .containers import views as containers
+from .gateways import views as gateways
 from .health import healthz
 from .instances import views as instances
 from .pulls import views as pulls
@@ -19,6 +20,10 @@ urlpatterns = [
     path("instances/<int:pk>/pull/", instances.instance_pull, name="instance-pull"),
     path("instances/<int:pk>/container/", containers.instance_container, name="instance-container"),
     path("instances/<int:pk>/container/<slug:action>/", containers.container_action, name="container-action"),
+    path("gateways/", gateways.gateway_list, name="gateway-list"),
+    path("gateways.json", gateways.gateway_json, name="gateway-json"),
+    path("gateways/add/", gateways.gateway_add, name="gateway-add"),
+    path("gateways/<slug:name>/", gateways.gateway_detail, name="gateway-detail"),
     path("pulls/<int:pk>/", pulls.pull_detail, name="pull-detail"),
     path("pulls/<int:pk>.json", pulls.pull_json, name="pull-json"),
     path("pulls/<int:pk>/cancel/", pulls.pull_cancel, name="pull-cancel"),

@@ -132,27 +132,17 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
-def start_worker(env: dict, log_path: Path, name: str = "test") -> Worker:
+def start_worker(env: dict, log_path: Path, name: str = "test", gateway: str = "local") -> Worker:
+    """The agent of ``gateway`` (`manage.py agent`), as `make run` starts it. Needs database access."""
+    from orchestrator.gateways.actions import rotate_token
+    from orchestrator.models import Gateway
+
+    # A fresh token at each start: a transactional test's flush forgets the last one.
+    Gateway.objects.get_or_create(name=gateway)
+    env = {**env, "GATEWAY_TOKEN": rotate_token(gateway)}
     log_file = open(log_path, "a")  # noqa: SIM115 - the child writes it for its whole life
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "orchestrator",
-            "worker",
-            "-Q",
-            env.get("CELERY_PULL_QUEUE", "pulls"),
-            "-c",
-            "2",
-            "-l",
-            "info",
-            "-n",
-            f"{name}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
+        [sys.executable, "manage.py", "agent", "-c", "2", "-l", "info", "--hostname", f"{name}@%h"],
         cwd=REPO,
         env=env,
         stdout=log_file,
@@ -223,9 +213,10 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
 
 
 @pytest.fixture(scope="session")
-def worker(worker_env, tmp_path_factory):
-    """A real `celery -A orchestrator worker` process on the stack's Redis."""
+def worker(worker_env, tmp_path_factory, django_db_blocker):
+    """A real agent of the gateway `local` (a Celery worker) on the stack's Redis."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    handle = start_worker(worker_env, log_path)
+    with django_db_blocker.unblock():
+        handle = start_worker(worker_env, log_path)
     yield handle
     stop_worker(handle)

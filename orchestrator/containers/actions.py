@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from celery import current_app
-from django.conf import settings
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -13,14 +12,17 @@ log = logging.getLogger(__name__)
 CONVERGE_TASK = "orchestrator.converge_instance"
 
 
-def request_converge(instance_id: int) -> None:
-    """Send the converge task once the current transaction commits (only the id travels)."""
-    transaction.on_commit(lambda: _send_converge(instance_id))
+def request_converge(instance_id: int, gateway: str) -> None:
+    """Have ``gateway``'s agent converge the instance once the current transaction commits (ids only travel).
+
+    ``gateway`` is where the container is: after a move, the old gateway.
+    """
+    transaction.on_commit(lambda: _send_converge(instance_id, gateway))
 
 
-def _send_converge(instance_id: int) -> bool:
+def _send_converge(instance_id: int, gateway: str) -> bool:
     try:
-        current_app.send_task(CONVERGE_TASK, (instance_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
+        current_app.send_task(CONVERGE_TASK, (instance_id, gateway), queue=f"gw.{gateway}.control", retry=False)
     except Exception as exc:  # the broker being down must not fail the save or the delete
         log.warning(
             "task queue unavailable; the container of instance %s stays until it is removed by hand: %s",

@@ -15,10 +15,13 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="orchestrator.converge_instance", bind=True, acks_late=True, ignore_result=True, max_retries=20)
-def converge_instance(self, instance_id: int) -> str:
-    """Stop and remove the instance's container. Enabled instances converge on pull."""
-    instance = ContainerInstance.objects.filter(pk=instance_id).first()
-    if instance is not None and instance.enabled:
+def converge_instance(self, instance_id: int, gateway: str | None = None) -> str:
+    """Stop and remove the instance's container on this gateway, unless it is enabled here (it converges on pull).
+
+    After a move, the old gateway's agent gets this: the instance is enabled, but elsewhere.
+    """
+    instance = ContainerInstance.objects.select_related("gateway").filter(pk=instance_id).first()
+    if instance is not None and instance.enabled and (gateway is None or instance.gateway.name == gateway):
         return "enabled"
     try:
         removed = remove_instance_containers(instance_id)

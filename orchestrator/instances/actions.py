@@ -10,7 +10,7 @@ from django.db import transaction
 
 from orchestrator.audit.record import diff, record, snapshot
 from orchestrator.containers.actions import request_converge
-from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.models import ContainerInstance, Gateway, PullJob
 from orchestrator.pulls.actions import queue_pull
 
 
@@ -23,7 +23,11 @@ def save_instance(form, user, *, pull: bool, request=None) -> tuple[ContainerIns
     creating = form.instance.pk is None
     with transaction.atomic():
         before = snapshot(form.instance)
+        moved_from = form.initial.get("gateway") if not creating and "gateway" in form.changed_data else None
         instance = form.save()
+        if moved_from is not None:
+            # Its container goes from the old gateway; the pull below deploys it on the new one.
+            request_converge(instance.pk, Gateway.objects.get(pk=moved_from).name)
         instance_saved(instance, created=creating, request=request, changes=diff(form, before))
         if instance.enabled and pull:
             job, created = queue_pull(instance, user)
@@ -39,7 +43,7 @@ def instance_saved(instance: ContainerInstance, *, created: bool, request=None, 
     """
     record(request, "instance.create" if created else "instance.change", instance=instance, changes=changes)
     if not instance.enabled and not created:
-        request_converge(instance.pk)
+        request_converge(instance.pk, instance.gateway.name)
 
 
 def pull_instance(instance: ContainerInstance, request, *, how: str = "") -> tuple[PullJob, bool]:
@@ -60,9 +64,9 @@ def delete_instances(instances, request=None) -> list[str]:
     names = []
     with transaction.atomic():
         for instance in list(instances):
-            instance_id = instance.pk
+            instance_id, gateway = instance.pk, instance.gateway.name
             names.append(instance.name)
             instance.delete()
             record(request, "instance.delete", instance=instance, message=f"was #{instance_id}")
-            request_converge(instance_id)
+            request_converge(instance_id, gateway)
     return names

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 
-from orchestrator.models import ContainerInstance
+from orchestrator.models import ContainerInstance, Gateway
 from orchestrator.models.instances import normalized_reference
 from orchestrator.security.encryption import Secret
 from registries.check import CheckResult, unsupported_message
@@ -64,6 +64,7 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
     class Meta:
         model = ContainerInstance
         fields = [
+            "gateway",
             "name",
             "enabled",
             *REGISTRY_FIELDS,
@@ -102,11 +103,15 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
         else:
             del self.fields["clear_password"]
         self.fields["image_tag"].required = False
+        if "gateway" in self.fields:
+            # Left out (a script, an older form): the instance's own gateway, or the only one there is.
+            self.fields["gateway"].required = False
+            self.fields["gateway"].empty_label = None
         self.helper = FormHelper()
         self.helper.form_id = "instance-form"
         self.helper.attrs = {"data-check-url": reverse("registry-check"), "data-instance": self.instance.pk or ""}
         self.helper.layout = Layout(
-            Fieldset("Container", "name", "enabled", *self.disable_confirmation_fields()),
+            Fieldset("Container", "gateway", "name", "enabled", *self.disable_confirmation_fields()),
             Section(
                 "Image and registry",
                 *IMAGE_FIELDS,
@@ -134,6 +139,17 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             *self.container_sections(),
             Div(Submit("save", "Save"), css_class="mt-3"),
         )
+
+    def clean_gateway(self):
+        gateway = self.cleaned_data.get("gateway")
+        if gateway is None and self.instance.gateway_id:
+            gateway = self.instance.gateway
+        if gateway is None:
+            only = list(Gateway.objects.all()[:2])
+            if len(only) != 1:
+                raise forms.ValidationError("Choose the gateway the container runs on.")
+            gateway = only[0]
+        return gateway
 
     def clean(self):
         cleaned = super().clean()

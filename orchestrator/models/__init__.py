@@ -2,7 +2,8 @@
 
 from .audit import AuditEntry
 from .ecr import EcrTokenCache
+from .gateways import Gateway
 from .instances import ContainerInstance
 from .pulls import PullJob
 
-__all__ = ["AuditEntry", "ContainerInstance", "EcrTokenCache", "PullJob"]
+__all__ = ["Gateway", "AuditEntry", "ContainerInstance", "EcrTokenCache", "PullJob"]

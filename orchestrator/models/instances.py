@@ -12,12 +12,25 @@ from orchestrator.security.encryption import EncryptedTextField
 from registries.credentials import login_host
 from registries.reference import ReferenceError, parse_normalized
 
+from .gateways import LOCAL, Gateway
+
+
+def default_gateway() -> int | None:
+    """Instances made without a gateway (in code, or before there were gateways) run on ``local``."""
+    return Gateway.objects.filter(name=LOCAL).values_list("pk", flat=True).first()
+
 
 class ContainerInstance(models.Model):
+    gateway = models.ForeignKey(
+        Gateway,
+        on_delete=models.PROTECT,
+        related_name="instances",
+        default=default_gateway,
+        help_text="The Docker host the container runs on; its agent pulls the image.",
+    )
     name = models.CharField(
         "container name",
         max_length=128,
-        unique=True,
         validators=[
             RegexValidator(
                 rf"^{CONTAINER_NAME_PATTERN}$",
@@ -232,6 +245,8 @@ class ContainerInstance(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Docker's names are per daemon, so per gateway here.
+        constraints = [models.UniqueConstraint(fields=["gateway", "name"], name="one_name_per_gateway")]
         permissions = [
             ("pull_containerinstance", "Can pull the image of a container instance"),
             ("host_access", "Can give containers access to the host"),

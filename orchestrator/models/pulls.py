@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from .instances import ContainerInstance
 
@@ -120,4 +121,24 @@ class PullJob(models.Model):
             "container_state": self.container_state or None,
             "container_id": self.container_id or None,
             "container_error": self.container_error or None,
+            "gateway": self.instance.gateway.name,
+            "agent_lost": self.agent_lost,
+            "gateway_note": self.gateway_note,
         }
+
+    @property
+    def agent_lost(self) -> bool:
+        """An active job whose gateway's agent stopped reporting: the page says so from the heartbeat's age alone,
+        even with no agent left anywhere to sweep the job."""
+        return self.is_active and not self.instance.gateway.online
+
+    @property
+    def gateway_note(self) -> str | None:
+        """What an active job waits for when its gateway is offline."""
+        if not self.agent_lost:
+            return None
+        gateway = self.instance.gateway
+        ago = f"{timesince(gateway.last_seen)} ago" if gateway.last_seen else "never"
+        if self.state == self.State.QUEUED:
+            return f"Queued: waiting for gateway {gateway.name} (last seen {ago})."
+        return f"The agent of gateway {gateway.name} stopped reporting (last seen {ago}); the pull goes on when back."

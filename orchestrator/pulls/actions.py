@@ -101,8 +101,12 @@ def dispatch(job_id: int) -> bool:
     Never blocks a web request for long: publishing does not retry, and the
     Redis transport is told not to retry connecting (``BROKER_REDIS_TRANSPORT_OPTIONS``).
     """
+    queue = PullJob.objects.filter(pk=job_id).values_list("instance__gateway__name", flat=True).first()
+    if queue is None:
+        return False
     try:
-        current_app.send_task(PULL_TASK, (job_id,), queue=settings.CELERY_PULL_QUEUE, retry=False)
+        # The job's own gateway's queue: only that gateway's agent may run it.
+        current_app.send_task(PULL_TASK, (job_id,), queue=f"gw.{queue}", retry=False)
     except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
         log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)
         PullJob.objects.filter(pk=job_id, state=State.QUEUED, dispatched_at__isnull=True).update(
@@ -115,7 +119,7 @@ def dispatch(job_id: int) -> bool:
     return True
 
 
-def redispatch_waiting(older_than: float = 5.0, lost_after: float | None = None) -> int:
+def redispatch_waiting(older_than: float = 5.0, lost_after: float | None = None, gateway: str | None = None) -> int:
     """Send queued jobs again: those the broker never got, and (with ``lost_after``) those it may have lost.
 
     A message can vanish after the broker accepted it (Redis restarted without
@@ -127,8 +131,11 @@ def redispatch_waiting(older_than: float = 5.0, lost_after: float | None = None)
     waiting = Q(dispatched_at__isnull=True, queued_at__lte=now - timedelta(seconds=older_than))
     if lost_after is not None:
         waiting |= Q(dispatched_at__lt=now - timedelta(seconds=lost_after))
+    jobs = PullJob.objects.filter(waiting, state=State.QUEUED)
+    if gateway is not None:
+        jobs = jobs.filter(instance__gateway__name=gateway)
     sent = 0
-    for job_id in PullJob.objects.filter(waiting, state=State.QUEUED).values_list("pk", flat=True):
+    for job_id in jobs.values_list("pk", flat=True):
         sent += dispatch(job_id)
     return sent
 

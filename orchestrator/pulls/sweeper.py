@@ -28,7 +28,7 @@ from . import actions
 log = logging.getLogger(__name__)
 
 
-def sweep(stale_after: float | None = None) -> dict:
+def sweep(stale_after: float | None = None, gateway: str | None = None) -> dict:
     """One round: release running jobs whose worker stopped beating, and send queued jobs again.
 
     Released jobs are requeued within their retry budget, else failed as
@@ -38,14 +38,18 @@ def sweep(stale_after: float | None = None) -> dict:
     stale_after = settings.PULL_STALE_AFTER_SECONDS if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     counts = {"requeued": 0, "interrupted": 0, "cancelled": 0}
-    stale = PullJob.objects.filter(state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    stale = PullJob.objects.filter(state=PullJob.State.RUNNING, heartbeat_at__lt=cutoff)
+    if gateway is not None:
+        # An agent sweeps its own gateway's jobs only: a job never moves to another gateway.
+        stale = stale.filter(instance__gateway__name=gateway)
+    stale = stale.values_list("pk", flat=True)
     for job_id in list(stale):
         outcome = actions.release_stale(job_id, stale_after)
         if outcome == "failed":
             counts["interrupted"] += 1
         elif outcome is not None:
             counts[outcome] += 1
-    counts["dispatched"] = actions.redispatch_waiting(lost_after=stale_after)
+    counts["dispatched"] = actions.redispatch_waiting(lost_after=stale_after, gateway=gateway)
     return counts
 
 
@@ -57,6 +61,8 @@ class PullSweeper(bootsteps.StartStopStep):
 
     def __init__(self, parent, **kwargs) -> None:
         super().__init__(parent, **kwargs)
+        # In an agent, its gateway (manage.py agent sets it); a plain worker sweeps every gateway.
+        self.gateway = parent.app.conf.get("console_gateway")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,7 +84,7 @@ class PullSweeper(bootsteps.StartStopStep):
         try:
             while not self._stop.wait(period):
                 try:
-                    counts = sweep()
+                    counts = sweep(gateway=self.gateway)
                 except Exception:  # noqa: BLE001 - a bad round must not end the sweeper
                     log.exception("pull sweep failed; next round in %s s", period)
                     connection.close()

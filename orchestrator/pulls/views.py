@@ -20,7 +20,7 @@ from .actions import request_cancel
 @require_GET
 @never_cache
 def pull_detail(request, pk: int):
-    job = get_object_or_404(PullJob.objects.select_related("instance"), pk=pk)
+    job = get_object_or_404(PullJob.objects.select_related("instance__gateway"), pk=pk)
     template = "pulls/_pull_status.html" if request.htmx else "pulls/pull_detail.html"
     return render(request, template, {"job": job})
 
@@ -30,7 +30,7 @@ def pull_detail(request, pk: int):
 @json_requires(VIEW_INSTANCE, message="You may not see pulls.")
 def pull_json(request, pk: int):
     try:
-        job = PullJob.objects.select_related("instance").get(pk=pk)
+        job = PullJob.objects.select_related("instance__gateway").get(pk=pk)
     except PullJob.DoesNotExist:
         return json_error(404, "not_found", f"There is no pull {pk}.")
     return JsonResponse(job.as_json())
@@ -39,7 +39,7 @@ def pull_json(request, pk: int):
 @requires(PULL_INSTANCE)
 @require_POST
 def pull_cancel(request, pk: int):
-    job = get_object_or_404(PullJob.objects.select_related("instance"), pk=pk)
+    job = get_object_or_404(PullJob.objects.select_related("instance__gateway"), pk=pk)
     cancelled = request_cancel(job)
     messages.info(request, "Cancelling the pull." if cancelled else "This pull has already ended.")
     outcome = "cancelling" if cancelled else "had already ended"

@@ -25,6 +25,7 @@ CHANGE_INSTANCE = "orchestrator.change_containerinstance"
 DELETE_INSTANCE = "orchestrator.delete_containerinstance"
 PULL_INSTANCE = "orchestrator.pull_containerinstance"
 VIEW_PULL = "orchestrator.view_pulljob"
+ADD_GATEWAY = "orchestrator.add_gateway"
 # Privileged mode, devices, host paths, the host's network, runtimes, log drivers that send elsewhere.
 HOST_ACCESS = "orchestrator.host_access"
 # The audit log page (/audit/) and its read-only admin.
@@ -36,6 +37,8 @@ _ADMIN = [
     *_OPERATOR,
     HOST_ACCESS,
     VIEW_AUDIT,
+    ADD_GATEWAY,
+    "orchestrator.delete_gateway",
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

@@ -22,7 +22,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.models import ContainerInstance, Gateway, PullJob
 from orchestrator.pulls.actions import PULL_TASK, queue_pull
 from tests.conftest import start_worker, stop_worker
 from tests.stack import (
@@ -72,6 +72,11 @@ def forget_big_image(stack) -> None:
                 client.images.remove(image.id, force=True)
     finally:
         client.close()
+
+
+def gateway(name: str) -> Gateway:
+    """A gateway of the fault tests' own, so only the agents a test starts for it take its jobs."""
+    return Gateway.objects.get_or_create(name=name)[0]
 
 
 def through(proxy: TcpProxy, stack, **fields) -> ContainerInstance:
@@ -144,14 +149,12 @@ def restore_unacked(redis_url: str) -> None:
 def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
     stack, worker, worker_env, proxy, settings, tmp_path
 ):
-    victim_env = {**worker_env, "CELERY_PULL_QUEUE": "faults-victim"}
-    victim = start_worker(victim_env, tmp_path / "victim.log", "victim")
+    victim = start_worker(worker_env, tmp_path / "victim.log", "victim", gateway="faults-victim")
     late = None
     try:
-        # Only the victim reads this queue, so it is the one that starts the pull.
-        settings.CELERY_PULL_QUEUE = "faults-victim"
+        # Only the victim is the agent of this gateway, so it is the one that starts the pull.
         proxy.rate = 1 * MIB
-        job, _ = queue_pull(through(proxy, stack, download_retries=2))
+        job, _ = queue_pull(through(proxy, stack, download_retries=2, gateway=gateway("faults-victim")))
         job = wait_until(lambda: downloading(job.pk), 30, "the victim to download")
         assert job.worker.startswith("victim@"), job.worker
 
@@ -162,10 +165,11 @@ def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
         assert proxy.wait_idle(15), f"{proxy.active} connections still open after the kill"
         assert row(job.pk).state == "running"  # nobody can know yet; the heartbeat tells
 
-        # A worker on the victim's queue, to receive the victim's unacknowledged message later.
-        late = start_worker(victim_env, tmp_path / "late.log", "late")
+        # Another agent of the victim's gateway, to receive the victim's unacknowledged message later.
+        late = start_worker(worker_env, tmp_path / "late.log", "late", gateway="faults-victim")
 
-        # A sweeper (every worker runs one): no heartbeat for PULL_STALE_AFTER_SECONDS -> requeued, sent, taken.
+        # The gateway's sweeper (each agent runs one for its gateway): no heartbeat for PULL_STALE_AFTER_SECONDS
+        # -> requeued, sent, taken.
         job = wait_until(
             lambda: (j := row(job.pk)).state == "running" and len(j.attempts) == 2 and j,
             45,
@@ -203,12 +207,10 @@ def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
 def test_a_killed_pool_process_s_pull_is_redelivered_at_once_and_finished(stack, worker_env, proxy, settings, tmp_path):
     # The OOM killer's way: only the process running the task dies; the worker sees WorkerLostError and,
     # with acks_late + reject_on_worker_lost, hands the message back to the broker right away.
-    env = {**worker_env, "CELERY_PULL_QUEUE": "faults-pool"}
-    pool = start_worker(env, tmp_path / "pool.log", "pool")
+    pool = start_worker(worker_env, tmp_path / "pool.log", "pool", gateway="faults-pool")
     try:
-        settings.CELERY_PULL_QUEUE = "faults-pool"
         proxy.rate = 1 * MIB
-        job, _ = queue_pull(through(proxy, stack, download_retries=2))
+        job, _ = queue_pull(through(proxy, stack, download_retries=2, gateway=gateway("faults-pool")))
         job = wait_until(lambda: downloading(job.pk), 30, "the pool process to download")
         child = int(re.search(r" pid (\d+) ", job.worker).group(1))
         assert child != pool.process.pid
@@ -244,10 +246,9 @@ def test_a_save_while_redis_is_down_waits_for_the_task_queue_and_runs_when_it_is
     stack, worker, operator_client, settings
 ):
     # A pull whose message Redis accepted but nobody consumed before Redis restarted (empty: no persistence).
-    settings.CELERY_PULL_QUEUE = "faults-nobody-reads-this"
-    lost, _ = queue_pull(make_instance(stack, "busybox", enabled=False))
+    nobody = gateway("faults-nobody-reads-this")
+    lost, _ = queue_pull(make_instance(stack, "busybox", enabled=False, gateway=nobody))
     assert row(lost.pk).dispatched_at is not None
-    settings.CELERY_PULL_QUEUE = worker.env.get("CELERY_PULL_QUEUE", "pulls")
 
     instance_name = f"faults-saved-while-redis-is-down-{time.monotonic_ns()}"
     stop_redis(stack)
@@ -272,6 +273,8 @@ def test_a_save_while_redis_is_down_waits_for_the_task_queue_and_runs_when_it_is
     finally:
         start_redis(stack)
     back = time.monotonic()
+    # Its gateway gets an agent now (the test's worker takes that role), after Redis forgot the message.
+    ContainerInstance.objects.filter(pk=lost.instance_id).update(gateway=gateway("local"))
 
     job = wait_for_job(job.pk, timeout=60)
     assert job.state == "succeeded", (job.as_json(), job.error_message)
@@ -475,7 +478,7 @@ def test_two_pull_clicks_at_once_make_one_pull_and_a_second_delivery_is_refused(
 
     job = wait_until(lambda: downloading(job.pk), 30, "the download to start")
     # The same task delivered again while it runs (a redelivery, a sweeper re-send): refused by the claim.
-    current_app.send_task(PULL_TASK, (job.pk,), queue=worker.env.get("CELERY_PULL_QUEUE", "pulls"))
+    current_app.send_task(PULL_TASK, (job.pk,), queue=job.instance.gateway.queue)
     wait_for_log(worker, f"pull job {job.pk}: delivery refused, it is running", 20)
     proxy.rate = None
     job = wait_for_job(job.pk, timeout=60)

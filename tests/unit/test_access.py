@@ -12,7 +12,7 @@ from orchestrator.models import ContainerInstance, PullJob
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"login", "healthz"}
-JSON_NAMES = {"pull-json", "registry-decode", "registry-check"}
+JSON_NAMES = {"pull-json", "registry-decode", "registry-check", "gateway-json"}
 
 
 def named_patterns(resolver=None, prefix=""):

@@ -1,0 +1,64 @@
+"""Gateways: the Docker hosts the console drives, each through its own agent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+# Also a part of queue names (gw.<name>, gw.<name>.control): lowercase letters, digits and dashes.
+GATEWAY_NAME_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+LOCAL = "local"
+
+
+class Gateway(models.Model):
+    name = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[
+            RegexValidator(
+                GATEWAY_NAME_RE,
+                "Use lowercase letters, digits and '-', at most 63, starting and ending with a letter "
+                "or digit (it names the gateway's task queues).",
+            )
+        ],
+        help_text="A short name, e.g. 'plant-3-line-a'. It names the gateway's queues, so it cannot change.",
+    )
+    # sha256 of the agent's token; the token itself is shown once and never stored.
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(null=True, blank=True, help_text="The agent's last heartbeat.")
+    # What the agent reported with it: platform, Docker version, storage, CPUs, memory, containers, its own version.
+    facts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("gateway-detail", args=[self.name])
+
+    @property
+    def queue(self) -> str:
+        """Pulls."""
+        return f"gw.{self.name}"
+
+    @property
+    def control_queue(self) -> str:
+        """Checks and container actions, so they never wait behind pulls."""
+        return f"gw.{self.name}.control"
+
+    @property
+    def online(self) -> bool:
+        return self.last_seen is not None and timezone.now() - self.last_seen < offline_after()
+
+
+def offline_after() -> timedelta:
+    """A gateway whose agent has not beaten for this long is offline: two heartbeats missed, and a margin."""
+    return timedelta(seconds=settings.GATEWAY_HEARTBEAT_SECONDS * 2 + 5)
