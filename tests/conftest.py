@@ -132,8 +132,13 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
-def start_worker(env: dict, log_path: Path, name: str = "test", gateway: str = "local") -> Worker:
-    """The agent of ``gateway`` (`manage.py agent`), as `make run` starts it. Needs database access."""
+def start_worker(
+    env: dict, log_path: Path, name: str = "test", gateway: str = "local", agent_args: tuple[str, ...] = ()
+) -> Worker:
+    """The agent of ``gateway`` (`manage.py agent`, its thread pool as shipped), as `make run` starts it.
+
+    ``agent_args`` adds options (``--pool prefork`` for the test of a killed pool process). Needs database access.
+    """
     from orchestrator.gateways.actions import rotate_token
     from orchestrator.models import Gateway
 
@@ -142,7 +147,7 @@ def start_worker(env: dict, log_path: Path, name: str = "test", gateway: str = "
     env = {**env, "GATEWAY_TOKEN": rotate_token(gateway)}
     log_file = open(log_path, "a")  # noqa: SIM115 - the child writes it for its whole life
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "agent", "-c", "2", "-l", "info", "--hostname", f"{name}@%h"],
+        [sys.executable, "manage.py", "agent", "-l", "info", "--hostname", f"{name}@%h", *agent_args],
         cwd=REPO,
         env=env,
         stdout=log_file,

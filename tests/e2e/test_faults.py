@@ -207,7 +207,10 @@ def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
 def test_a_killed_pool_process_s_pull_is_redelivered_at_once_and_finished(stack, worker_env, proxy, settings, tmp_path):
     # The OOM killer's way: only the process running the task dies; the worker sees WorkerLostError and,
     # with acks_late + reject_on_worker_lost, hands the message back to the broker right away.
-    pool = start_worker(worker_env, tmp_path / "pool.log", "pool", gateway="faults-pool")
+    # A prefork agent: one process per pull, so the OOM killer can take just that one.
+    pool = start_worker(
+        worker_env, tmp_path / "pool.log", "pool", gateway="faults-pool", agent_args=("--pool", "prefork", "-c", "2")
+    )
     try:
         proxy.rate = 1 * MIB
         job, _ = queue_pull(through(proxy, stack, download_retries=2, gateway=gateway("faults-pool")))

@@ -175,3 +175,14 @@ def test_the_heartbeat_reports_a_daemon_that_does_not_answer(settings):
     gateway = Gateway.objects.get(name="local")
     assert gateway.online and gateway.facts["concurrency"] == 8
     assert "docker_error" in gateway.facts and gateway.facts["agent_version"]
+
+
+def test_manage_py_pull_asks_which_gateway_when_a_name_is_on_several():
+    plant, _ = actions.add_gateway("plant-11")
+    ContainerInstance.objects.create(name="web", image_name="busybox")
+    ContainerInstance.objects.create(name="web", image_name="busybox", gateway=plant)
+    with pytest.raises(CommandError, match=r"several gateways \(local, plant-11\)"):
+        call_command("pull", "web", stdout=StringIO())
+    out = StringIO()
+    call_command("pull", "web", "--gateway", "plant-11", stdout=out)
+    assert PullJob.objects.get().instance.gateway == plant and "Queued pull" in out.getvalue()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestrator.celery import app
@@ -34,11 +35,20 @@ class Command(BaseCommand):
     help = "Run the agent of the gateway GATEWAY_TOKEN names: pulls, checks and container actions on DOCKER_HOST."
 
     def add_arguments(self, parser):
-        parser.add_argument("-c", "--concurrency", type=int, default=None, help="pulls at once (Celery's -c)")
+        parser.add_argument(
+            "-c", "--concurrency", type=int, default=None, help="pulls at once (default AGENT_CONCURRENCY, 8)"
+        )
+        parser.add_argument(
+            "--pool",
+            choices=("threads", "prefork"),
+            default="threads",
+            help="threads (default): a pull mostly waits on the daemon's socket, so 8 threads cost little; "
+            "prefork: one process per pull",
+        )
         parser.add_argument("-l", "--loglevel", default="info")
         parser.add_argument("--hostname", default=None, help="the worker's name (default agent@<gateway>.%%h)")
 
-    def handle(self, *args, concurrency, loglevel, hostname, **options):
+    def handle(self, *args, concurrency, pool, loglevel, hostname, **options):
         gateway = find_by_token(_token())
         if gateway is None:
             # Never say which part was wrong, nor echo the token.
@@ -49,7 +59,6 @@ class Command(BaseCommand):
         argv = ["worker", "-Q", f"{gateway.queue},{gateway.control_queue}", "-n", name]
         # Agents need no mingle or gossip with each other: each has its own queues, and it saves broker traffic.
         argv += ["-l", loglevel, "--without-mingle", "--without-gossip"]
-        if concurrency:
-            argv += ["-c", str(concurrency)]
+        argv += ["--pool", pool, "-c", str(concurrency or settings.AGENT_CONCURRENCY)]
         self.stdout.write(f"Agent of gateway {gateway.name}: queues {gateway.queue}, {gateway.control_queue}")
         app.worker_main(argv)

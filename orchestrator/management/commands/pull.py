@@ -13,17 +13,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="the container instance's name")
+        parser.add_argument("--gateway", help="the instance's gateway, when several have an instance of that name")
         parser.add_argument("--wait", action="store_true", help="follow the pull until it ends")
         parser.add_argument("--poll", type=float, default=0.5, help="seconds between progress lines (default 0.5)")
 
-    def handle(self, *args, name, wait, poll, **options):
+    def handle(self, *args, name, gateway, wait, poll, **options):
         if not name.strip() or len(name) > 128 or any(ord(ch) < 32 for ch in name):
             raise CommandError("NAME must be a container instance's name (letters, digits, '_', '.', '-').")
-        try:
-            instance = ContainerInstance.objects.get(name=name)
-        except ContainerInstance.DoesNotExist:
+        named = ContainerInstance.objects.filter(name=name).select_related("gateway").order_by("gateway__name")
+        if gateway:
+            named = named.filter(gateway__name=gateway)
+        matches = list(named[:10])
+        if not matches:
             known = ", ".join(ContainerInstance.objects.values_list("name", flat=True)[:10]) or "none yet"
-            raise CommandError(f"No container instance is named {name!r} (known: {known}).") from None
+            raise CommandError(f"No container instance is named {name!r} (known: {known}).")
+        if len(matches) > 1:
+            # Names are unique per gateway: say which gateways have one.
+            where = ", ".join(instance.gateway.name for instance in matches)
+            raise CommandError(f"Instances named {name!r} are on several gateways ({where}): add --gateway NAME.")
+        instance = matches[0]
         job, created = queue_pull(instance)
         self.stdout.write(
             f"{'Queued' if created else 'Following the pull already under way:'} pull #{job.pk} of {job.reference}"
