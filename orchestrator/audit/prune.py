@@ -16,6 +16,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from orchestrator.models import AuditEntry
+
 log = logging.getLogger(__name__)
 
 #: The cache key holding the last prune time, and how long it stays.
@@ -25,8 +27,6 @@ PRUNE_EVERY_SECONDS = 24 * 3600
 
 def prune(keep_days: int | None = None, now=None) -> int:
     """Delete entries older than ``keep_days`` (default ``AUDIT_KEEP_DAYS``). Returns how many went."""
-    from orchestrator.models import AuditEntry
-
     keep_days = settings.AUDIT_KEEP_DAYS if keep_days is None else keep_days
     if keep_days <= 0:
         return 0
