@@ -1,18 +1,21 @@
-"""Health of the three things a pull needs: the database, the task queue and the Docker daemon."""
+"""Health of the three things a pull needs: the database, the task queue and the gateways' agents.
+
+The web opens no Docker client: a gateway's daemon is judged by its agent's heartbeat and facts.
+"""
 
 from __future__ import annotations
 
 import time
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from registries.daemon import open_client
-
 from .celery import app
+from .models import Gateway
+from .models.gateways import offline_after
 from .security.roles import VIEW_INSTANCE
 
 
@@ -38,17 +41,16 @@ def _broker() -> str:
         return conn.transport.driver_name
 
 
-def _docker() -> str:
-    client = open_client(settings.DOCKER_HOST, timeout=3)
-    try:
-        version = client.version()
-        return f"Docker {version.get('Version')} ({version.get('Os')}/{version.get('Arch')})"
-    finally:
-        client.close()
+def _gateways() -> str:
+    total = Gateway.objects.count()
+    online = Gateway.objects.filter(last_seen__gte=timezone.now() - offline_after()).count()
+    if not online:
+        raise RuntimeError(f"no gateway's agent is reporting ({total} gateway{'s' if total != 1 else ''})")
+    return f"{online} of {total} gateway{'s' if total != 1 else ''} online"
 
 
 def health_report() -> dict:
-    checks = {"database": _timed(_database), "broker": _timed(_broker), "docker": _timed(_docker)}
+    checks = {"database": _timed(_database), "broker": _timed(_broker), "gateways": _timed(_gateways)}
     return {"ok": all(check["ok"] for check in checks.values()), "checks": checks}
 
 
@@ -57,7 +59,7 @@ def health_report() -> dict:
 def healthz(request):
     report = health_report()
     # The HTTP status is the web server's own health (it needs its database); the
-    # body says whether pulls can run (task queue and Docker daemon too).
+    # body says whether pulls can run (task queue and gateways too).
     status = 200 if report["checks"]["database"]["ok"] else 503
     if not request.user.has_perm(VIEW_INSTANCE):
         # Up or down is enough for a load balancer; versions and error texts describe the setup

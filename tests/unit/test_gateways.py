@@ -186,3 +186,13 @@ def test_manage_py_pull_asks_which_gateway_when_a_name_is_on_several():
     out = StringIO()
     call_command("pull", "web", "--gateway", "plant-11", stdout=out)
     assert PullJob.objects.get().instance.gateway == plant and "Queued pull" in out.getvalue()
+
+
+def test_health_judges_the_gateways_by_their_heartbeats_without_a_docker_client(viewer_client, settings):
+    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"  # the web never asks a daemon
+    down = viewer_client.get(reverse("healthz")).json()["checks"]["gateways"]
+    assert down["ok"] is False and "no gateway's agent is reporting (1 gateway)" in down["detail"]
+    actions.beat("local", {})
+    actions.add_gateway("plant-12")
+    up = viewer_client.get(reverse("healthz")).json()["checks"]["gateways"]
+    assert up == {**up, "ok": True, "detail": "1 of 2 gateways online"}
