@@ -321,11 +321,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Publishing must not hang a web request when the broker is down: the job stays
 # queued and the sweeper dispatches it later.
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_PULL_QUEUE = env("CELERY_PULL_QUEUE", "pulls")
 # Pulls whose worker died and queued pulls the broker never got are found by a
-# sweeper thread in every worker (orchestrator.pulls.sweeper, PULL_SWEEP_SECONDS), not
+# sweeper thread in every agent (orchestrator.pulls.sweeper, PULL_SWEEP_SECONDS), not
 # by beat: a beat task cannot travel while the broker is down.
-CELERY_TASK_DEFAULT_QUEUE = CELERY_PULL_QUEUE
+# Every task is sent to its gateway's queue (gw.<name>, gw.<name>.control); none should land here.
+CELERY_TASK_DEFAULT_QUEUE = "console-unrouted"
 
 # --- Docker and pulls ---------------------------------------------------------
 # The Docker host is a setting of the process that runs the worker, so one worker

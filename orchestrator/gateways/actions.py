@@ -18,8 +18,14 @@ class GatewayError(Exception):
     """A gateway action that cannot be done; the message says why and what to do."""
 
 
+# Taken by the pages' URLs (/gateways/add/).
+RESERVED_NAMES = frozenset({"add"})
+
+
 def add_gateway(name: str) -> tuple[Gateway, str]:
     """A new gateway and its agent's token (shown once: only its hash is kept)."""
+    if name.strip() in RESERVED_NAMES:
+        raise GatewayError(f"{name.strip()!r} is taken by the console's pages: choose another name.")
     gateway = Gateway(name=name.strip())
     try:
         gateway.full_clean(exclude=["token_hash", "facts"])

@@ -53,7 +53,7 @@ def test_adding_a_gateway_prints_its_token_once_and_keeps_only_a_hash():
     assert "python manage.py agent" in out.getvalue()
 
 
-@pytest.mark.parametrize("name", ["Plant", "-a", "a_b", "x" * 64, ""])
+@pytest.mark.parametrize("name", ["Plant", "-a", "a_b", "x" * 64, "", "add"])
 def test_a_gateway_name_must_fit_a_queue_name(name):
     with pytest.raises(CommandError):
         call_command("gateway", "add", name, stdout=StringIO())
