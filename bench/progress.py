@@ -144,7 +144,7 @@ def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: 
     from orchestrator.pulls.attempt import pull_once
     from orchestrator.pulls.holders import holder_token
     from orchestrator.pulls.lease import Lease
-    from orchestrator.pulls.runner import JobWriter
+    from orchestrator.pulls.runner import JobWriter, describe
 
     instance = ContainerInstance.objects.create(
         name=f"replay-{time.monotonic_ns()}", image_name=REFERENCE.rsplit(":", 1)[0], image_tag="1"
@@ -154,7 +154,7 @@ def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: 
     started = time.perf_counter()
     fence = actions.claim(job.pk, holder_token("bench-replay"))
     if fence is None:
-        raise RuntimeError(f"could not claim the replay job: {actions.describe(job.pk)}")
+        raise RuntimeError(f"could not claim the replay job: {describe(job.pk)}")
     lease = Lease(fence)
     lease.start()  # the heartbeat thread: its writes count too
     try:

@@ -46,6 +46,8 @@ class PullJob(models.Model):
     # Outbox: set once the broker accepted the task; the sweeper re-sends jobs without it.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # After a failed attempt the job is queued again, holding no worker: the next attempt starts no earlier.
+    not_before = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -1,7 +1,7 @@
 """Every state change of a PullJob, in one place: queue, send, claim, attempts, progress, end, cancel, release.
 
-Nothing else writes a job row (views, the worker, the container phase and the
-sweeper all call these), in the spirit of Zulip's ``zerver/actions``.
+Nothing else writes a job row (views, the worker, the container phase and the sweeper call these), as in
+Zulip's ``zerver/actions``.
 
 A worker takes a queued job with one conditional UPDATE (queued -> running) and
 writes a token of its own into ``PullJob.worker`` (:mod:`.holders`). Every
@@ -14,24 +14,17 @@ daemon pull of the job.
 
 A running job whose heartbeat is older than ``PULL_STALE_AFTER_SECONDS`` has
 lost its worker: :func:`release_stale` requeues it within its retry budget
-(``PullJob.retries_left``) and fails it (``interrupted``) once the budget is
-used up. A delivery that finds the job held by a process that has certainly
-ended on the same machine (a pool process the OOM killer took: Celery
-redelivers its task at once because of ``reject_on_worker_lost``) takes it
-over without waiting for the heartbeat.
+(``PullJob.retries_left``), else fails it (``interrupted``); a delivery that
+finds its holder's process certainly ended here (a pool process the OOM killer
+took) takes it over at once. A failed attempt with retries left queues the job
+again, due at ``not_before``.
 
 The job row is the outbox: :func:`queue_pull` creates it in the caller's
-transaction and the task (the job id only, sent by name) leaves once that
-commits; if the broker is down the job keeps ``dispatched_at`` empty and the
-sweeper sends it later.
+transaction, the task (the id only, sent by name) leaves on commit, and the
+sweeper sends what the broker never got.
 
-``PullJob.attempts`` keeps one entry per attempt::
-
-    {"number": 2, "worker": "pulls@gw1 pid 812 on gw1/4026531836 #a1b2c3", "outcome": "failed",
-     "code": "registry_unreachable", "message": "...",
-     "started_at": "ISO-8601", "finished_at": "ISO-8601" or null}
-
-``outcome`` is running, succeeded, failed, cancelled or interrupted.
+``PullJob.attempts`` keeps one entry per attempt: number, worker (its claim token), outcome (running,
+succeeded, failed, cancelled, interrupted), code, message, started_at and finished_at (ISO-8601 or null).
 """
 
 from __future__ import annotations
@@ -96,17 +89,20 @@ def queue_pull(instance: ContainerInstance, user=None) -> tuple[PullJob, bool]:
 
 
 def dispatch(job_id: int) -> bool:
-    """Send the pull task for a queued job. False (and the job stays queued) if the broker is down.
+    """Send the pull task for a queued job, due at its ``not_before``. False (it stays queued) if the broker is down.
 
     Never blocks a web request for long: publishing does not retry, and the
     Redis transport is told not to retry connecting (``BROKER_REDIS_TRANSPORT_OPTIONS``).
     """
-    queue = PullJob.objects.filter(pk=job_id).values_list("instance__gateway__name", flat=True).first()
-    if queue is None:
+    row = PullJob.objects.filter(pk=job_id).values("instance__gateway__name", "not_before").first()
+    if row is None:
         return False
+    due = row["not_before"]
+    countdown = max(0.0, (due - timezone.now()).total_seconds()) if due else 0.0
     try:
         # The job's own gateway's queue: only that gateway's agent may run it.
-        current_app.send_task(PULL_TASK, (job_id,), queue=f"gw.{queue}", retry=False)
+        queue = f"gw.{row['instance__gateway__name']}"
+        current_app.send_task(PULL_TASK, (job_id,), queue=queue, countdown=countdown or None, retry=False)
     except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
         log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)
         PullJob.objects.filter(pk=job_id, state=State.QUEUED, dispatched_at__isnull=True).update(
@@ -130,7 +126,9 @@ def redispatch_waiting(older_than: float = 5.0, lost_after: float | None = None,
     now = timezone.now()
     waiting = Q(dispatched_at__isnull=True, queued_at__lte=now - timedelta(seconds=older_than))
     if lost_after is not None:
-        waiting |= Q(dispatched_at__lt=now - timedelta(seconds=lost_after))
+        # A job waiting out its retry interval has its message on the way: lost only once it is overdue.
+        lost = now - timedelta(seconds=lost_after)
+        waiting |= Q(dispatched_at__lt=lost) & (Q(not_before__isnull=True) | Q(not_before__lt=lost))
     jobs = PullJob.objects.filter(waiting, state=State.QUEUED)
     if gateway is not None:
         jobs = jobs.filter(instance__gateway__name=gateway)
@@ -188,8 +186,10 @@ def claim(job_id: int, holder: str) -> Fence | None:
 
 def _take_queued(job_id: int, holder: str) -> bool:
     now = timezone.now()
+    # A second early (its clock a little ahead) is fine; a delivery before a retry's interval is not.
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1))
     return bool(
-        PullJob.objects.filter(pk=job_id, state=State.QUEUED, cancel_requested=False).update(
+        PullJob.objects.filter(due, pk=job_id, state=State.QUEUED, cancel_requested=False).update(
             state=State.RUNNING,
             # The first start stays: a requeued job keeps the time it first started.
             started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
@@ -197,16 +197,6 @@ def _take_queued(job_id: int, holder: str) -> bool:
             worker=holder,
         )
     )
-
-
-def describe(job_id: int) -> str:
-    """Why a delivery was refused, for the log: the job's state and who holds it."""
-    row = PullJob.objects.filter(pk=job_id).values("state", "worker", "cancel_requested").first()
-    if row is None:
-        return "it no longer exists"
-    held = f", held by {row['worker']}" if row["state"] == State.RUNNING and row["worker"] else ""
-    cancel = ", cancel requested" if row["cancel_requested"] else ""
-    return f"it is {row['state']}{held}{cancel}"
 
 
 def release_stale(job_id: int, stale_after: float | None = None, gone_holder: str | None = None) -> str | None:
@@ -265,7 +255,7 @@ def beat(fence: Fence) -> bool:
 def _write(fence: Fence, **fields) -> bool:
     if fence.lost.is_set():
         return False
-    if not fence.rows().update(heartbeat_at=timezone.now(), **fields):
+    if not fence.rows().update(**{"heartbeat_at": timezone.now(), **fields}):
         fence.lost.set()
         return False
     return True
@@ -297,7 +287,7 @@ def _close_open(attempts: list[dict], now, outcome: str, code: str, message: str
 
 def _end_attempt(fence: Fence, outcome: str, code: str = "", note: str = "", **fields) -> bool:
     now = timezone.now()
-    if fields.get("state", State.RUNNING) != State.RUNNING:
+    if fields.get("state") in (State.SUCCEEDED, State.FAILED, State.CANCELLED):
         fields.setdefault("finished_at", now)
     return _edit_attempts(fence, lambda attempts: _close_open(attempts, now, outcome, code, note), **fields)
 
@@ -337,9 +327,24 @@ def record_progress(fence: Fence, snapshot: Snapshot) -> bool:
 
 
 def attempt_failed(fence: Fence, number: int, code: str, message: str, retry_in: float) -> bool:
-    """An attempt failed and another follows after ``retry_in`` seconds."""
+    """An attempt failed and another follows after ``retry_in`` seconds: back to queued, holding no worker.
+
+    The caller sends the task again (:func:`dispatch` makes it due at ``not_before``); a cancel meanwhile
+    ends the queued job at once.
+    """
     note = f"Attempt {number} failed ({code}): {message} Retrying in {retry_in:g} s."
-    return _end_attempt(fence, "failed", code, message, message=note[:500])
+    return _end_attempt(
+        fence,
+        "failed",
+        code,
+        message,
+        state=State.QUEUED,
+        worker="",
+        heartbeat_at=None,
+        dispatched_at=None,
+        not_before=timezone.now() + timedelta(seconds=retry_in),
+        message=note[:500],
+    )
 
 
 def fail(fence: Fence, number: int, code: str, message: str, *, note: str | None = None) -> bool:
@@ -360,10 +365,6 @@ def cancel_attempt(fence: Fence, number: int, message: str) -> bool:
     return _end_attempt(
         fence, "cancelled", "cancelled", message, state=State.CANCELLED, message=f"Cancelled during attempt {number}"
     )
-
-
-def cancel_between_attempts(fence: Fence) -> bool:
-    return _write(fence, state=State.CANCELLED, finished_at=timezone.now(), message="Cancelled between two attempts")
 
 
 def pulled(fence: Fence, *, digest: str, platform: str, up_to_date: bool) -> bool:

@@ -4,8 +4,9 @@ The task message carries only the job id; credentials are read from the
 database (decrypted in the worker) right before each attempt. Kura's retry
 semantics: up to ``download_retries`` further attempts (0 = no limit; the
 budget is fixed on the job at queue time), ``download_retry_interval`` ms
-apart, each bounded by ``download_timeout`` s. Every write goes through
-:mod:`.actions`, fenced by this worker's claim.
+apart, each bounded by ``download_timeout`` s. Each task makes one attempt; a
+retry is the job queued again, due after the interval. Every write goes
+through :mod:`.actions`, fenced by this worker's claim.
 """
 
 from __future__ import annotations
@@ -69,18 +70,18 @@ class JobWriter:
 
 
 def run(job_id: int, worker_name: str) -> str:
-    """The pull task's body. Returns its result word: succeeded, failed, cancelled, lost or skipped."""
+    """The pull task's body. Returns its result word: succeeded, failed, retrying, cancelled, lost or skipped."""
     holder = holder_token(worker_name)
     fence = actions.claim(job_id, holder)
     if fence is None:
         # A second delivery (redelivered after a worker died, re-sent by the sweeper, a double click):
         # the job already has a worker, or has ended. Refusing it is what keeps one pull per job.
-        log.info("pull job %s: delivery refused, %s", job_id, actions.describe(job_id))
+        log.info("pull job %s: delivery refused, %s", job_id, describe(job_id))
         return "skipped"
     lease = Lease(fence)
     lease.start()
     try:
-        return _attempts(job_id, lease)
+        return _attempt(job_id, lease)
     except Exception:
         log.exception("pull job %s: internal error", job_id)
         attempt = PullJob.objects.filter(pk=job_id).values_list("attempt", flat=True).first() or 0
@@ -96,51 +97,57 @@ def run(job_id: int, worker_name: str) -> str:
         lease.stop()
 
 
-def _attempts(job_id: int, lease: Lease) -> str:
+def _attempt(job_id: int, lease: Lease) -> str:
+    """One attempt. A failure with retries left queues the job again, due after the interval: the task ends,
+    so a pull waiting out its interval (or retrying a dead registry for ever) holds no worker."""
     job = PullJob.objects.select_related("instance").get(pk=job_id)
     instance = job.instance
-    registry = registry_of(job.reference)
     writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
-    interval = instance.download_retry_interval / 1000
-    rate_limited_in_a_row = 0
     log.info("pull job %s: %s on %s (%s)", job_id, job.reference, settings.DOCKER_HOST, lease.holder)
-    while True:
-        job.attempt += 1
-        if not actions.begin_attempt(lease, job.attempt):
+    job.attempt += 1
+    if not actions.begin_attempt(lease, job.attempt):
+        return _lost(lease)
+    try:
+        outcome = _pull(job, registry_of(job.reference), lease, writer)
+    except PullError as error:
+        writer.flush()
+        if lease.lost.is_set():
             return _lost(lease)
-        try:
-            outcome = _pull(job, registry, lease, writer)
-        except PullError as error:
-            writer.flush()
-            if lease.lost.is_set():
-                return _lost(lease)
-            if error.code == "cancelled" or lease.cancel_requested():
-                actions.cancel_attempt(lease, job.attempt, error.message)
-                log.info("pull job %s cancelled", job_id)
-                return "cancelled"
-            if not error.retryable or not job.retries_left():
-                actions.fail(lease, job.attempt, error.code, error.message)
-                log.info("pull job %s failed: %s", job_id, error.code)
-                return "failed"
-            rate_limited_in_a_row = rate_limited_in_a_row + 1 if error.code == "rate_limited" else 0
-            delay = retry_delay(error.code, interval, rate_limited_in_a_row)
-            log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, job.attempt, error.code, delay)
-            actions.attempt_failed(lease, job.attempt, error.code, error.message, delay)
-            if _wait_or_cancel(lease, delay):
-                if lease.lost.is_set() or not actions.cancel_between_attempts(lease):
-                    return _lost(lease)
-                log.info("pull job %s cancelled", job_id)
-                return "cancelled"
-            continue
-        writer.progress(outcome.snapshot, force=True)
-        if not actions.pulled(
-            lease, digest=outcome.digest or "", platform=outcome.platform or "", up_to_date=outcome.up_to_date
-        ):
+        if error.code == "cancelled" or lease.cancel_requested():
+            actions.cancel_attempt(lease, job.attempt, error.message)
+            log.info("pull job %s cancelled", job_id)
+            return "cancelled"
+        if not error.retryable or not job.retries_left():
+            actions.fail(lease, job.attempt, error.code, error.message)
+            log.info("pull job %s failed: %s", job_id, error.code)
+            return "failed"
+        delay = retry_delay(error.code, instance.download_retry_interval / 1000, _rate_limited_in_a_row(job, error))
+        log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, job.attempt, error.code, delay)
+        if not actions.attempt_failed(lease, job.attempt, error.code, error.message, delay):
             return _lost(lease)
-        log.info("pull job %s pulled: %s", job_id, outcome.digest)
-        # Kura runs the container next; the job ends there (succeeded only once it runs).
-        result = run_container_phase(lease, digest=outcome.digest or "")
-        return _lost(lease) if result == "lost" else result
+        actions.dispatch(job_id)
+        return "retrying"
+    writer.progress(outcome.snapshot, force=True)
+    if not actions.pulled(
+        lease, digest=outcome.digest or "", platform=outcome.platform or "", up_to_date=outcome.up_to_date
+    ):
+        return _lost(lease)
+    log.info("pull job %s pulled: %s", job_id, outcome.digest)
+    # Kura runs the container next; the job ends there (succeeded only once it runs).
+    result = run_container_phase(lease, digest=outcome.digest or "")
+    return _lost(lease) if result == "lost" else result
+
+
+def _rate_limited_in_a_row(job: PullJob, error: PullError) -> int:
+    """How many answers in a row, this one included, were rate_limited (the history says the earlier ones)."""
+    if error.code != "rate_limited":
+        return 0
+    count = 1
+    for attempt in reversed(job.attempts or []):  # loaded before this attempt began
+        if attempt.get("code") != "rate_limited":
+            break
+        count += 1
+    return count
 
 
 def _pull(job: PullJob, registry: str, lease: Lease, writer: JobWriter):
@@ -165,20 +172,21 @@ def _pull(job: PullJob, registry: str, lease: Lease, writer: JobWriter):
         client.close()
 
 
+def describe(job_id: int) -> str:
+    """Why a delivery was refused, for the log: the job's state and who holds it."""
+    row = PullJob.objects.filter(pk=job_id).values("state", "worker", "cancel_requested").first()
+    if row is None:
+        return "it no longer exists"
+    held = f", held by {row['worker']}" if row["state"] == PullJob.State.RUNNING and row["worker"] else ""
+    cancel = ", cancel requested" if row["cancel_requested"] else ""
+    return f"it is {row['state']}{held}{cancel}"
+
+
 def _lost(fence: actions.Fence) -> str:
     log.warning(
         "pull job %s: %s no longer holds it (%s); stopped without writing",
         fence.job_id,
         fence.holder,
-        actions.describe(fence.job_id),
+        describe(fence.job_id),
     )
     return "lost"
-
-
-def _wait_or_cancel(fence: actions.Fence, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if fence.cancel_requested():
-            return True
-        time.sleep(min(0.5, max(0.0, end - time.monotonic())))
-    return False

@@ -310,7 +310,8 @@ def test_a_daemon_restart_in_the_middle_of_a_pull_is_retried_and_the_pull_finish
             30,
             "an attempt to fail with daemon_unreachable",
         )
-        assert row(job.pk).state == "running"  # waiting to retry, not failed
+        # Waiting out the interval (queued, holding no worker) or in its next attempt; not failed.
+        assert row(job.pk).state in ("queued", "running")
     finally:
         start_dockerd(stack)
     proxy.rate = None

@@ -29,7 +29,7 @@ def sent(monkeypatch):
     """The tasks sent, by name and queue (the broker itself is tested end to end)."""
     calls = []
 
-    def send_task(name, args, queue, retry):
+    def send_task(name, args, queue, retry, countdown=None):
         calls.append((name, args, queue))
 
     monkeypatch.setattr("celery.current_app.send_task", send_task)

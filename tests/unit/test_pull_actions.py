@@ -18,6 +18,7 @@ from orchestrator.containers.phase import run_container_phase
 from orchestrator.models import ContainerInstance, PullJob
 from orchestrator.pulls import actions
 from orchestrator.pulls.holders import holder_is_gone, holder_token
+from orchestrator.pulls.runner import describe
 from orchestrator.pulls.sweeper import sweep
 
 # --- claims, leases and the sweeper --------------------------------------------------------
@@ -42,14 +43,14 @@ def test_only_one_claim_of_a_queued_job_wins(job):
     assert not actions.claim(job.pk, "b@host pid 2 #2")
     job.refresh_from_db()
     assert job.state == "running" and job.worker == "a@host pid 1 #1"
-    assert "held by a@host" in actions.describe(job.pk)
+    assert "held by a@host" in describe(job.pk)
 
 
 def test_a_cancelled_or_finished_job_refuses_every_claim(job):
     PullJob.objects.filter(pk=job.pk).update(state="cancelled", cancel_requested=True)
     assert not actions.claim(job.pk, "a@host pid 1 #1")
     assert not actions.claim(123456, "a@host pid 1 #1")
-    assert actions.describe(123456) == "it no longer exists"
+    assert describe(123456) == "it no longer exists"
 
 
 def test_a_stale_job_is_requeued_with_its_attempt_marked_interrupted(job, settings):
@@ -114,6 +115,7 @@ def test_attempts_are_recorded_in_order_with_their_outcome(job):
     fence = actions.Fence(job.pk, holder)
     assert actions.begin_attempt(fence, 1)
     assert actions.attempt_failed(fence, 1, "registry_unreachable", "gone", 0.1)
+    fence = actions.claim(job.pk, holder)  # the retry's delivery
     assert actions.begin_attempt(fence, 2)
     assert actions.pulled(fence, digest="", platform="", up_to_date=False)
     assert actions.finish(fence, "succeeded")
@@ -160,7 +162,8 @@ def test_the_history_keeps_the_latest_attempts_of_an_endless_retry(job):
     fence = actions.Fence(job.pk, holder)
     for number in range(1, actions.HISTORY_LIMIT + 6):
         assert actions.begin_attempt(fence, number)
-        assert actions.attempt_failed(fence, number, "daemon_unreachable", "down", 0.1)
+        assert actions.attempt_failed(fence, number, "daemon_unreachable", "down", 0)
+        fence = actions.claim(job.pk, holder)
     job.refresh_from_db()
     assert len(job.attempts) == actions.HISTORY_LIMIT
     assert job.attempts[-1]["number"] == job.attempt == actions.HISTORY_LIMIT + 5
@@ -187,3 +190,30 @@ def test_a_job_keeps_the_retry_budget_it_was_queued_with(job):
     assert not job.retries_left()
     job.download_retries = 0  # Kura's 0: no limit
     assert job.retries_left() and job.max_attempts is None
+
+
+def test_a_failed_attempt_frees_the_worker_and_the_job_is_due_after_the_interval(job):
+    fence = actions.claim(job.pk, "a@host pid 1 #1")
+    assert actions.begin_attempt(fence, 1)
+    assert actions.attempt_failed(fence, 1, "registry_unreachable", "gone", 30)
+    job.refresh_from_db()
+    assert job.state == "queued" and job.worker == "" and job.heartbeat_at is None and job.finished_at is None
+    assert 29 < (job.not_before - timezone.now()).total_seconds() <= 30
+    assert "Retrying in 30 s" in job.message and job.attempts[0]["outcome"] == "failed"
+    # A delivery before the interval is over is refused: the countdown message is the one that counts.
+    assert actions.claim(job.pk, "early@host pid 2 #2") is None
+    # The sweeper sends it again only once it is overdue, not while its message waits out the interval.
+    PullJob.objects.filter(pk=job.pk).update(dispatched_at=timezone.now() - timedelta(seconds=20))
+    assert actions.redispatch_waiting(lost_after=10) == 0
+    # A cancel while it waits ends it at once, no worker needed.
+    assert actions.request_cancel(job)
+    assert PullJob.objects.get(pk=job.pk).state == "cancelled"
+
+
+def test_rate_limited_answers_in_a_row_are_read_from_the_history(job):
+    from orchestrator.pulls.runner import _rate_limited_in_a_row
+    from registries.errors import PullError
+
+    job.attempts = [{"code": "registry_unreachable"}, {"code": "rate_limited"}, {"code": "rate_limited"}]
+    assert _rate_limited_in_a_row(job, PullError("rate_limited", "429")) == 3
+    assert _rate_limited_in_a_row(job, PullError("timeout", "slow")) == 0
