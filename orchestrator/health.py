@@ -9,13 +9,11 @@ import time
 
 from django.db import connection
 from django.http import JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .celery import app
 from .models import Gateway
-from .models.gateways import offline_after
 from .security.roles import VIEW_INSTANCE
 
 
@@ -43,7 +41,7 @@ def _broker() -> str:
 
 def _gateways() -> str:
     total = Gateway.objects.count()
-    online = Gateway.objects.filter(last_seen__gte=timezone.now() - offline_after()).count()
+    online = Gateway.objects.online().count()
     if not online:
         raise RuntimeError(f"no gateway's agent is reporting ({total} gateway{'s' if total != 1 else ''})")
     return f"{online} of {total} gateway{'s' if total != 1 else ''} online"

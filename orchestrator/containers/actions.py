@@ -7,6 +7,8 @@ import logging
 from celery import current_app
 from django.db import transaction
 
+from orchestrator.models.gateways import control_queue
+
 log = logging.getLogger(__name__)
 
 CONVERGE_TASK = "orchestrator.converge_instance"
@@ -22,7 +24,7 @@ def request_converge(instance_id: int, gateway: str) -> None:
 
 def _send_converge(instance_id: int, gateway: str) -> bool:
     try:
-        current_app.send_task(CONVERGE_TASK, (instance_id, gateway), queue=f"gw.{gateway}.control", retry=False)
+        current_app.send_task(CONVERGE_TASK, (instance_id, gateway), queue=control_queue(gateway), retry=False)
     except Exception as exc:  # the broker being down must not fail the save or the delete
         log.warning(
             "task queue unavailable; the container of instance %s stays until it is removed by hand: %s",

@@ -6,12 +6,10 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from orchestrator.models import Gateway, PullJob
-from orchestrator.models.gateways import offline_after
 from orchestrator.security.roles import ADD_GATEWAY, VIEW_INSTANCE, json_requires, requires
 
 from .actions import GatewayError, add_gateway
@@ -30,11 +28,10 @@ def _gateways(request):
     if query:
         gateways = gateways.filter(name__icontains=query)
     state = request.GET.get("state", "")
-    cutoff = timezone.now() - offline_after()
     if state == "online":
-        gateways = gateways.filter(last_seen__gte=cutoff)
+        gateways = gateways.online()
     elif state == "offline":
-        gateways = gateways.filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
+        gateways = gateways.offline()
     return gateways, query, state
 
 

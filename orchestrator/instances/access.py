@@ -13,29 +13,15 @@ rate limited) is a warning, and the save goes ahead: the pull retries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from orchestrator.models import ContainerInstance
 from orchestrator.pulls import credentials
+from orchestrator.pulls.credentials import Login
 from registries.check import CheckResult, check_image
 from registries.errors import PullError
 from registries.reference import registry_of
-
-
-@dataclass(frozen=True)
-class Login:
-    """What a check logs in with: the form's values, the stored secrets already folded in."""
-
-    registry_url: str = ""
-    username: str = ""
-    password: str = ""
-    aws_auth: str = ""
-    access_key_id: str = ""
-    secret_access_key: str = ""
-    #: The login host the stored secrets among these were entered for; None when nothing stored is used.
-    stored_for: str | None = None
 
 
 @sensitive_variables("login", "auth")
@@ -46,19 +32,11 @@ def check_access(reference: str, login: Login) -> CheckResult:
     field it belongs to.
     """
     try:
-        auth, _ = credentials.resolve(
-            host=registry_of(reference),
-            registry_url=login.registry_url,
-            username=login.username,
-            password=login.password,
-            aws_auth=login.aws_auth,
-            access_key_id=login.access_key_id,
-            secret_access_key=login.secret_access_key,
-            store=False,
-            stored_for=login.stored_for,
-        )
+        auth, _ = credentials.resolve(registry_of(reference), login, store=False)
     except PullError as error:
-        field = "aws_access_key_id" if login.aws_auth == "keys" else "aws_auth"
+        if not login.aws_auth:  # refusal_field() knows where the others go
+            return CheckResult(error={"code": error.code, "message": error.message})
+        field = "aws_access_key_id" if login.aws_auth == ContainerInstance.AwsAuth.KEYS else "aws_auth"
         return CheckResult(error={"code": error.code, "message": error.message, "field": field})
     return check_image(settings.DOCKER_HOST, reference, auth)
 

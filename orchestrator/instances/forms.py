@@ -12,13 +12,14 @@ from django.views.decorators.debug import sensitive_variables
 
 from orchestrator.models import ContainerInstance, Gateway
 from orchestrator.models.instances import normalized_reference
+from orchestrator.pulls.credentials import Login
 from orchestrator.security.encryption import Secret
 from registries.check import CheckResult, unsupported_message
 from registries.credentials import login_host
 from registries.ecr import describe_expiry
 from registries.validation import validate_registry_fields
 
-from .access import Login, check_access, refusal_field
+from .access import check_access, refusal_field
 from .sections import CONTAINER_FIELDS, ContainerSettingsMixin, Section
 
 PASSWORD_HELP_NEW = (
@@ -206,8 +207,7 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             self.add_error(
                 "registry_password", f"Enter the password for {self.login_host}: the stored one is for {home}."
             )
-        keeps_secret = aws_auth == ContainerInstance.AwsAuth.KEYS and not cleaned.get("aws_secret_access_key")
-        if keeps_secret and self.aws_secret_stored:
+        if self._keeps_stored_secret(cleaned):
             self.add_error(
                 "aws_secret_access_key",
                 f"Enter the secret access key for {self.login_host}: the stored one is for {home}.",
@@ -234,12 +234,17 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             if not cleaned.get("aws_secret_access_key") and not self.aws_secret_stored:
                 self.add_error("aws_secret_access_key", "Enter the secret access key that goes with the key ID.")
 
+    def _keeps_stored_secret(self, cleaned: dict) -> bool:
+        """Access keys with the secret left blank: the stored AWS secret is used."""
+        with_keys = cleaned.get("aws_auth") == ContainerInstance.AwsAuth.KEYS
+        return with_keys and self.aws_secret_stored and not cleaned.get("aws_secret_access_key")
+
     @method_decorator(sensitive_variables("new_password", "login", "typed_secret"))
     def _check_access(self, cleaned: dict, new_password: str, keep_stored: bool, clearing: bool) -> None:
         """Ask the registry, through the daemon, whether this image can be pulled; before anything is saved."""
         with_keys = cleaned.get("aws_auth") == ContainerInstance.AwsAuth.KEYS
         typed_secret = cleaned.get("aws_secret_access_key") or ""
-        uses_stored_secret = with_keys and bool(self.stored_secret) and not typed_secret
+        uses_stored_secret = self._keeps_stored_secret(cleaned)
         login = Login(
             registry_url=cleaned.get("registry_url", ""),
             username=cleaned.get("registry_username", ""),

@@ -15,6 +15,24 @@ GATEWAY_NAME_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 LOCAL = "local"
 
 
+def pull_queue(name: str) -> str:
+    """The queue of a gateway's pulls."""
+    return f"gw.{name}"
+
+
+def control_queue(name: str) -> str:
+    """The queue of a gateway's checks and container actions, so they never wait behind pulls."""
+    return f"gw.{name}.control"
+
+
+class GatewayQuerySet(models.QuerySet):
+    def online(self):
+        return self.filter(last_seen__gte=timezone.now() - offline_after())
+
+    def offline(self):
+        return self.exclude(last_seen__gte=timezone.now() - offline_after())
+
+
 class Gateway(models.Model):
     name = models.CharField(
         max_length=63,
@@ -35,6 +53,8 @@ class Gateway(models.Model):
     # What the agent reported with it: platform, Docker version, storage, CPUs, memory, containers, its own version.
     facts = models.JSONField(default=dict, blank=True)
 
+    objects = GatewayQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
 
@@ -46,13 +66,11 @@ class Gateway(models.Model):
 
     @property
     def queue(self) -> str:
-        """Pulls."""
-        return f"gw.{self.name}"
+        return pull_queue(self.name)
 
     @property
     def control_queue(self) -> str:
-        """Checks and container actions, so they never wait behind pulls."""
-        return f"gw.{self.name}.control"
+        return control_queue(self.name)
 
     @property
     def online(self) -> bool:

@@ -43,6 +43,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.models.gateways import pull_queue
 
 from .holders import holder_is_gone
 from .progress import Snapshot
@@ -101,7 +102,7 @@ def dispatch(job_id: int) -> bool:
     countdown = max(0.0, (due - timezone.now()).total_seconds()) if due else 0.0
     try:
         # The job's own gateway's queue: only that gateway's agent may run it.
-        queue = f"gw.{row['instance__gateway__name']}"
+        queue = pull_queue(row["instance__gateway__name"])
         current_app.send_task(PULL_TASK, (job_id,), queue=queue, countdown=countdown or None, retry=False)
     except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
         log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)

@@ -8,6 +8,7 @@ A pasted ECR password that has expired fails fast, before the daemon is asked.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
@@ -65,39 +66,46 @@ def expired_password_error(host: str, expired_at: datetime) -> PullError:
     )
 
 
-@sensitive_variables("password", "secret_access_key", "token")
-def resolve(
-    *,
-    host: str,
-    registry_url: str,
-    username: str,
-    password: str,
-    aws_auth: str = "",
-    access_key_id: str = "",
-    secret_access_key: str = "",
-    password_expires_at: datetime | None = None,
-    store: bool = True,
-    stored_for: str | None = None,
-) -> tuple[dict | None, tuple[str, ...]]:
-    """(auth_config for the Docker SDK, the secrets to scrub from any message). Raises PullError.
+@dataclass(frozen=True)
+class Login:
+    """What a pull or a check logs in with: a saved instance's values, or the form's with the stored secrets
+    folded in. The secrets stay out of its repr."""
 
-    ``stored_for``: the login host a stored password or AWS secret among these belongs to (None when
-    the caller passes only what was just typed). Such a secret is refused for any other host.
+    registry_url: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    aws_auth: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    #: When a pasted ECR password stops working.
+    password_expires_at: datetime | None = None
+    #: The login host the stored secrets among these were entered for; None when nothing stored is used.
+    stored_for: str | None = None
+
+
+@sensitive_variables("login", "token")
+def resolve(host: str, login: Login, *, store: bool = True) -> tuple[dict | None, tuple[str, ...]]:
+    """(auth_config for the Docker SDK, the secrets to scrub from any message) for a pull from ``host``.
+
+    Raises PullError. A stored secret (``login.stored_for`` set) is refused for any other host.
+    ``store=False`` (checking a form) leaves the ECR token cache alone.
     """
-    if stored_for is not None and (password or secret_access_key):
-        _refuse_elsewhere(stored_for, host, registry_url)
-    if aws_auth:
+    if login.stored_for is not None and (login.password or login.secret_access_key):
+        _refuse_elsewhere(login.stored_for, host, login.registry_url)
+    target = login.registry_url or host
+    if login.aws_auth:
         token = ecr_password(
             host,
-            access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            use_chain=aws_auth == ContainerInstance.AwsAuth.CHAIN,
+            access_key_id=login.access_key_id,
+            secret_access_key=login.secret_access_key,
+            use_chain=login.aws_auth == ContainerInstance.AwsAuth.CHAIN,
             store=store,
         )
-        return auth_config(registry_url or host, "AWS", token), (token, secret_access_key)
-    if password and password_expires_at is not None and password_expires_at <= timezone.now():
-        raise expired_password_error(host, password_expires_at)
-    return auth_config(registry_url or host, username, password), (password,)
+        return auth_config(target, "AWS", token), (token, login.secret_access_key)
+    expires = login.password_expires_at
+    if login.password and expires is not None and expires <= timezone.now():
+        raise expired_password_error(host, expires)
+    return auth_config(target, login.username, login.password), (login.password,)
 
 
 def _refuse_elsewhere(stored_for: str, host: str, registry_url: str) -> None:
@@ -118,8 +126,7 @@ def _refuse_elsewhere(stored_for: str, host: str, registry_url: str) -> None:
 
 def for_instance(instance: ContainerInstance, host: str) -> tuple[dict | None, tuple[str, ...]]:
     """The credentials of a saved instance pulling from ``host``."""
-    return resolve(
-        host=host,
+    login = Login(
         registry_url=instance.registry_url,
         username=instance.registry_username,
         password=instance.registry_password or "",
@@ -129,6 +136,7 @@ def for_instance(instance: ContainerInstance, host: str) -> tuple[dict | None, t
         password_expires_at=instance.registry_password_expires_at,
         stored_for=instance.credentials_host,
     )
+    return resolve(host, login)
 
 
-__all__ = ["ecr_password", "expired_password_error", "for_instance", "resolve"]
+__all__ = ["Login", "ecr_password", "expired_password_error", "for_instance", "resolve"]

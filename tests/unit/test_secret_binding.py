@@ -146,13 +146,13 @@ def test_an_error_report_from_inside_the_credentials_code_hides_them():
     from django.views.debug import ExceptionReporter
 
     try:
-        credentials.resolve(
-            host="r.example",
+        login = credentials.Login(
             registry_url="r.example",
             username="u",
             password=SECRET,
             password_expires_at=timezone.now() - timedelta(hours=1),
         )
+        credentials.resolve("r.example", login)
     except PullError:
         text = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
     assert "resolve" in text and SECRET not in text
