@@ -1,4 +1,6 @@
-# One image for the web server and the worker. Build: docker compose build
+# One image for the console's web server (docker-compose.yml) and the gateways' agents
+# (docker-compose.gateway.yml, which runs `manage.py agent` as root for the Docker socket).
+# Build: docker compose build
 FROM python:3.11.11-slim-bookworm
 
 # Production unless told otherwise: without DJANGO_SECRET_KEY and FIELD_ENCRYPTION_KEY a container

@@ -149,6 +149,20 @@ def write_reports(
     return json_path, md_path
 
 
+def _busy_warning(machine: dict[str, Any]) -> list[str]:
+    """A line saying so when other work loaded the machine (load average above half its CPUs at either end)."""
+    cpus = machine.get("cpus") or 1
+    loads = [machine.get(key) or [0.0] for key in ("load_average_at_start", "load_average_at_end")]
+    busiest = max(load[0] for load in loads)
+    if busiest <= cpus / 2:
+        return []
+    return [
+        f"**Busy machine**: 1-minute load average up to {busiest:.2f} on {cpus} CPUs at the start or end of the "
+        "run; these figures are preliminary.",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the table, then the numbers behind every figure."""
     machine = report["machine"]
@@ -157,6 +171,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Measured {report['when']} on commit `{report.get('commit', '?')}` with `{report.get('command', '')}`.",
         "",
+        *_busy_warning(machine),
         "| figure | value | unit | target | met |",
         "|---|---:|---|---|---|",
     ]

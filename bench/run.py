@@ -1,7 +1,9 @@
 """``python -m bench.run [--quick]``: measure the console against ``docker pull`` on the real stack.
 
-Starts the stack of tests/stack, gunicorn and a Celery worker in a fresh work
-directory, measures the figures of issue 9, stops everything, and writes
+Starts the stack of tests/stack, gunicorn and the agent of ``local`` in a fresh
+work directory, measures the figures of issue 9 and the fleet figures of the
+issue "Gateways" (three more daemons with a gateway and an agent each; a
+thousand gateway rows heartbeating), stops everything, and writes
 ``<out>/<prefix>.json`` and ``<out>/<prefix>.md``. A full run writes
 ``bench/results/latest.*`` (committed, quoted by the README); ``--quick`` (a
 small image, fewer runs and rows; what the test suite runs) writes
@@ -24,7 +26,7 @@ from pathlib import Path
 from .report import REPO, Figure, git_commit, machine_info, write_reports
 
 RESULTS = REPO / "bench" / "results"
-GROUPS = {"pulls", "concurrent", "progress", "status"}
+GROUPS = {"pulls", "concurrent", "fleet", "gateways", "progress", "status"}
 
 
 @dataclass
@@ -42,6 +44,17 @@ class Config:
     small_instances: int
     large_instances: int
     status_requests: int
+    fleet_gateways: int
+    fleet_images: int  # per gateway
+    fleet_layers: int
+    fleet_layer_mb: int
+    fleet_rounds: int
+    fleet_idle_seconds: float
+    gateways_small: int
+    gateways_large: int
+    gateway_requests: int
+    gateway_instances: int  # per gateway
+    gateway_jobs: int  # per instance
 
 
 FULL = Config(
@@ -58,6 +71,17 @@ FULL = Config(
     small_instances=100,
     large_instances=10_000,
     status_requests=200,
+    fleet_gateways=3,
+    fleet_images=8,
+    fleet_layers=2,
+    fleet_layer_mb=16,
+    fleet_rounds=3,
+    fleet_idle_seconds=5,
+    gateways_small=10,
+    gateways_large=1_000,
+    gateway_requests=60,
+    gateway_instances=2,
+    gateway_jobs=5,
 )
 QUICK = Config(
     layers=2,
@@ -73,11 +97,24 @@ QUICK = Config(
     small_instances=100,
     large_instances=1_000,
     status_requests=50,
+    # The fleet as in the full run (3 x 8 at once, 1,000 gateways), with tiny images and fewer rounds and requests.
+    fleet_gateways=3,
+    fleet_images=8,
+    fleet_layers=1,
+    fleet_layer_mb=2,
+    fleet_rounds=1,
+    fleet_idle_seconds=1,
+    gateways_small=10,
+    gateways_large=1_000,
+    gateway_requests=10,
+    gateway_instances=1,
+    gateway_jobs=4,
 )
 CONDITIONS = (
     "Everything runs on one machine: the sandboxed dockerd (vfs storage driver: every layer is a full copy on "
-    "disk), the registry on loopback, Redis, gunicorn, the worker and this harness. Figures from a shared or busy "
-    "machine are noisy; compare runs made under the same conditions."
+    "disk), the registry on loopback, Redis, gunicorn, the agent and this harness; the fleet figures add three "
+    "more sandboxed dockerds and their agents. Figures from a shared or busy machine are noisy; compare runs "
+    "made under the same conditions."
 )
 
 
@@ -93,14 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"report directory (default {RESULTS})")
     parser.add_argument("--prefix", help="report file name without extension (default latest / quick-latest)")
     parser.add_argument("--runs", type=int, help="runs of each pull figure (default 5, quick 2)")
-    parser.add_argument("--worker-concurrency", type=int, help="celery worker -c (default: as deployed, CPU count)")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        help="the local agent's -c, for diagnosis (default: none, the agent's default AGENT_CONCURRENCY, 8 threads); "
+        "the fleet's agents always run with their defaults",
+    )
     parser.add_argument("--work-dir", type=Path, help="where the stack and database live (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) after the run")
     parser.add_argument(
         "--only",
         default=",".join(sorted(GROUPS)),
         help="comma-separated groups to measure, for diagnosis: pulls (figures 1, 2, 6), concurrent (5), "
-        "progress (3), status (4); the test suite and the committed report use all",
+        "fleet (3 gateways x 8 images at once, agent memory), gateways (/gateways/ and /gateways.json at 1,000 "
+        "gateways), progress (3), status (4); the test suite and the committed report use all",
     )
     args = parser.parse_args(argv)
 
@@ -133,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.monotonic() - started, 1),
         "conditions": CONDITIONS,
         "groups": sorted(only),
-        "worker_concurrency": args.worker_concurrency or "default (CPU count)",
+        "worker_concurrency": args.worker_concurrency or "agent default (AGENT_CONCURRENCY)",
     }
     json_path, md_path = write_reports(figures, args.out, prefix, machine, meta)
     log("")
@@ -169,11 +212,37 @@ def measure(
         if "concurrent" in only:
             log("figure 5: concurrent pulls")
             figures.append(concurrent(bench, pull_config, log))
-        # The rest needs no worker; stopping it keeps its sweeper away from the rows made below.
+        # The rest needs no local agent; stopping it keeps its sweeper away from the rows made below.
         bench.stop_worker()
         from .progress import progress_pipeline
         from .status import status_endpoints
 
+        if "fleet" in only:
+            from .fleet import FleetConfig, fleet_figures
+
+            log(f"fleet: {config.fleet_gateways} gateways x {config.fleet_images} images at once, agent memory")
+            fleet_config = FleetConfig(
+                gateways=config.fleet_gateways,
+                images=config.fleet_images,
+                layers=config.fleet_layers,
+                layer_mb=config.fleet_layer_mb,
+                rounds=config.fleet_rounds,
+                idle_seconds=config.fleet_idle_seconds,
+            )
+            figures += fleet_figures(bench, fleet_config, log)
+        if "gateways" in only:
+            from .gateway_pages import gateway_pages
+
+            log(f"gateways: /gateways/ and /gateways.json at {config.gateways_large:,} gateways heartbeating")
+            figures += gateway_pages(
+                bench,
+                config.gateways_small,
+                config.gateways_large,
+                config.gateway_requests,
+                config.gateway_instances,
+                config.gateway_jobs,
+                log,
+            )
         if "progress" in only:
             log("figure 3: progress pipeline")
             figures += progress_pipeline(config.events, config.paced_seconds, log)
@@ -194,6 +263,12 @@ def measure(
         "instance_list_queries",
         "concurrent_pull_ratio",
         "first_progress_ms",
+        "fleet_pull_ratio",
+        "agent_rss_peak_mb",
+        "gateway_list_p95_ms",
+        "gateway_json_p95_ms",
+        "gateway_list_queries",
+        "gateway_json_queries",
     ]
     figures.sort(key=lambda f: order.index(f.name) if f.name in order else len(order))
     return figures, machine

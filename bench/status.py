@@ -82,7 +82,7 @@ def populate(instances: int, jobs_per_instance: int = JOBS_PER_INSTANCE) -> None
         PullJob.objects.bulk_create(jobs, batch_size=2000)
 
 
-def _queries(path: str) -> int:
+def queries_per_request(path: str) -> int:
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
@@ -98,7 +98,7 @@ def _queries(path: str) -> int:
     return len(captured.captured_queries)
 
 
-def _latencies(console: Console, paths: list[str], requests: int) -> list[float]:
+def latencies(console: Console, paths: list[str], requests: int) -> list[float]:
     times = []
     for n in range(requests):
         path = paths[n % len(paths)]
@@ -116,8 +116,8 @@ def _measure(console: Console, requests: int, seed: int) -> dict:
     json_paths = [f"/pulls/{pk}.json" for pk in pick.sample(ids, min(len(ids), 50))]
     for path in json_paths[:3] + ["/"]:  # warm this size's pages and the database cache
         console.get(path)
-    json_ms = _latencies(console, json_paths, requests)
-    list_ms = _latencies(console, ["/"], requests)
+    json_ms = latencies(console, json_paths, requests)
+    list_ms = latencies(console, ["/"], requests)
     return {
         "instances": ContainerInstance.objects.count(),
         "jobs": len(ids),
@@ -125,8 +125,8 @@ def _measure(console: Console, requests: int, seed: int) -> dict:
         "json_p95_ms": round(percentile(json_ms, 95), 2),
         "list_p50_ms": round(median(list_ms), 2),
         "list_p95_ms": round(percentile(list_ms, 95), 2),
-        "json_queries": _queries(json_paths[0]),
-        "list_queries": _queries("/"),
+        "json_queries": queries_per_request(json_paths[0]),
+        "list_queries": queries_per_request("/"),
         "requests_each": requests,
     }
 

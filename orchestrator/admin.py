@@ -1,6 +1,7 @@
 """Admin: the same form and validation as the console, plus a "Pull now" action."""
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.html import format_html
 
 from .audit.record import diff, snapshot
@@ -53,10 +54,18 @@ class ContainerInstanceAdmin(admin.ModelAdmin):
 
         return WithUser
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Unlike ModelAdmin's, not one transaction around the whole page: the form's access check waits for the
+        # gateway's agent, which must see the request (and, on SQLite, be able to write its answer) meanwhile.
+        # save_model commits the instance and what follows from it together.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change) -> None:
         before = snapshot(obj)
-        super().save_model(request, obj, form, change)
-        instance_saved(obj, created=not change, request=request, changes=diff(form, before))
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            moved_from = form.initial.get("gateway") if change and "gateway" in form.changed_data else None
+            instance_saved(obj, created=not change, request=request, changes=diff(form, before), moved_from=moved_from)
 
     def delete_model(self, request, obj) -> None:
         delete_instances([obj], request=request)

@@ -14,3 +14,7 @@ app.autodiscover_tasks(["orchestrator.pulls", "orchestrator.containers"])
 app.steps["worker"].add("orchestrator.pulls.sweeper:PullSweeper")
 # An agent (manage.py agent) reports its gateway's facts and that it is alive.
 app.steps["worker"].add("orchestrator.gateways.heartbeat:Heartbeat")
+# An agent answers checks, container actions and output requests beside its pull pool.
+app.steps["worker"].add("orchestrator.control.consumer:ControlConsumer")
+# An agent reports its containers' states as the daemon's events say they change.
+app.steps["worker"].add("orchestrator.containers.watch:ContainerWatch")

@@ -337,6 +337,13 @@ AGENT_CONCURRENCY = env_int("AGENT_CONCURRENCY", 8)
 GATEWAY_HEARTBEAT_SECONDS = env_int("GATEWAY_HEARTBEAT_SECONDS", 15)
 # Saving the form asks the registry (through the daemon) for the image first.
 CHECK_IMAGE_ON_SAVE = env_bool("CHECK_IMAGE_ON_SAVE", True)
+# How long a page waits for a gateway's agent to answer a check, a container action or an output request
+# before it says the request goes on (the answer shows when it comes).
+CONTROL_WAIT_SECONDS = env_int("CONTROL_WAIT_SECONDS", 5)
+# A request the agent gets later than this is not carried out: a Stop clicked an hour ago must not happen now.
+CONTROL_EXPIRE_SECONDS = env_int("CONTROL_EXPIRE_SECONDS", 120)
+# Control threads of an agent, apart from its pulls: a check or a Stop never waits for a pull to end.
+AGENT_CONTROL_THREADS = env_int("AGENT_CONTROL_THREADS", 4)
 # Host access (orchestrator/security/host_access.py): even an administrator mounts only host paths and
 # passes only devices that match these globs ('*' matches any characters, '/' included).
 CONSOLE_ALLOWED_HOST_PATHS = env_list("CONSOLE_ALLOWED_HOST_PATHS", "/srv/*,/opt/*,/data/*,/mnt/*,/media/*,/home/*")

@@ -19,6 +19,7 @@ urlpatterns = [
     path("instances/<int:pk>/delete/", instances.instance_delete, name="instance-delete"),
     path("instances/<int:pk>/pull/", instances.instance_pull, name="instance-pull"),
     path("instances/<int:pk>/container/", containers.instance_container, name="instance-container"),
+    path("instances/<int:pk>/container/output/", containers.instance_logs, name="instance-logs"),
     path("instances/<int:pk>/container/<slug:action>/", containers.container_action, name="container-action"),
     path("gateways/", gateways.gateway_list, name="gateway-list"),
     path("gateways.json", gateways.gateway_json, name="gateway-json"),
@@ -30,6 +31,7 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit"),
     # The check needs stored passwords and operator rights, which only this app knows.
     path("registries/check/", instances.registry_check, name="registry-check"),
+    path("registries/check/<uuid:request_id>.json", instances.check_answer, name="check-answer"),
     path("registries/", include("registries.urls")),
     path("healthz", healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

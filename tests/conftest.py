@@ -191,7 +191,10 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
     app.conf.broker_url = stack.redis_url
     app.conf.broker_transport_options = {**settings.BROKER_REDIS_TRANSPORT_OPTIONS, "visibility_timeout": 3600}
     app.close()  # drop any connection pool made for the default broker
-    settings.DOCKER_HOST = stack.docker_host
+    # The web (this process) opens no Docker client: everything that touches Docker runs in an agent.
+    settings.DOCKER_HOST = "unix:///nonexistent/the-web-has-no-docker.sock"
+    # A loaded test machine may keep the agent's answer past a user's 5 s; the late path has its own tests.
+    settings.CONTROL_WAIT_SECONDS = 30
     data_dir = tmp_path_factory.mktemp("worker-data")
     # boto3 in this process (the form's check) and in the worker talks to moto, never to AWS.
     aws = {
@@ -220,10 +223,28 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
 
 
 @pytest.fixture(scope="session")
-def worker(worker_env, tmp_path_factory, django_db_blocker):
+def worker_process(worker_env, tmp_path_factory, django_db_blocker):
     """A real agent of the gateway `local` (a Celery worker) on the stack's Redis."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with django_db_blocker.unblock():
         handle = start_worker(worker_env, log_path)
     yield handle
     stop_worker(handle)
+
+
+@pytest.fixture
+def worker(worker_process):
+    """The agent of `local`, and `local` online: the web asks nothing of an offline gateway, and a
+    transactional test's flush forgets the last beat (the next one comes within GATEWAY_HEARTBEAT_SECONDS)."""
+    wait_until_online("local")
+    return worker_process
+
+
+def wait_until_online(name: str, timeout: float = 30) -> None:
+    from orchestrator.models import Gateway
+
+    deadline = time.monotonic() + timeout
+    while not any(gateway.online for gateway in Gateway.objects.filter(name=name)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the gateway {name}'s agent has not beaten for {timeout} s")
+        time.sleep(0.1)

@@ -20,6 +20,7 @@ import logging
 from orchestrator.models import ContainerInstance, PullJob
 from orchestrator.pulls import actions
 
+from . import report
 from .daemon import ContainerError
 from .lifecycle import ensure_running, remove_instance_containers
 
@@ -27,7 +28,19 @@ log = logging.getLogger(__name__)
 
 
 def run_container_phase(fence: actions.Fence, *, digest: str) -> str:
-    """Run the container of a job that has just pulled. Returns succeeded, failed, cancelled or lost."""
+    """Run the container of a job that has just pulled. Returns succeeded, failed, cancelled or lost.
+
+    The console hears of the container's new state at once (the heartbeat's pass would be up to a beat late).
+    """
+    try:
+        return _run_phase(fence, digest=digest)
+    finally:
+        job = PullJob.objects.filter(pk=fence.job_id).values("instance_id").first()
+        if job is not None:
+            report.refresh(job["instance_id"])
+
+
+def _run_phase(fence: actions.Fence, *, digest: str) -> str:
     job = PullJob.objects.select_related("instance").filter(pk=fence.job_id).first()
     if job is None:  # the instance (and with it the job) was deleted during the pull
         return "succeeded"

@@ -1,8 +1,8 @@
-"""What the instance page shows of its container (state, exit code, restarts, output), and its buttons."""
+"""The agent's side of the container panel: the container's state, its output, and Start / Stop / Restart.
+
+Only an agent calls these (the web reads what the agent reported, see :mod:`.panel`)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import docker
 import docker.errors
@@ -22,36 +22,10 @@ from .daemon import (
     labels_of,
     stranger_message,
 )
-from .spec import SpecErrors, build_spec, spec_values
 
 LOG_LINES = 200
 LOG_MAX_CHARS = 64 * 1024
 ACTIONS = ("start", "stop", "restart")
-
-
-@dataclass
-class ContainerStatus:
-    """What the instance page shows about the container."""
-
-    exists: bool = False
-    name: str = ""
-    container_id: str = ""
-    state: str = ""
-    exit_code: int | None = None
-    restart_count: int = 0
-    started_at: str = ""
-    finished_at: str = ""
-    error: str = ""
-    image_digest: str = ""
-    up_to_date: bool | None = None
-    logs: str = ""
-    logs_error: str = ""
-    problem: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def short_id(self) -> str:
-        return self.container_id[:12]
 
 
 def _mine_by_name(client: docker.APIClient, instance: ContainerInstance) -> dict | None:
@@ -63,47 +37,56 @@ def _mine_by_name(client: docker.APIClient, instance: ContainerInstance) -> dict
     return info
 
 
-def container_status(instance: ContainerInstance, *, with_logs: bool = True) -> ContainerStatus:
-    """State, exit code, restarts and the last LOG_LINES lines of output of the instance's container."""
-    status = ContainerStatus(name=instance.name)
+def observe(client: docker.APIClient, instance: ContainerInstance) -> dict:
+    """The instance's container as the daemon has it: the fields of a ContainerState row (exists False: none).
+
+    Raises ContainerError when the daemon does not answer: then nothing is known, and nothing is reported.
+    """
+    try:
+        info = _mine_by_name(client, instance)
+    except ContainerError as error:
+        if error.code != "container_failed":
+            raise
+        return {"exists": False, "problem": error.message}  # a stranger has the name
+    if info is None:
+        return {"exists": False, "problem": ""}
+    state = info.get("State") or {}
+    labels = labels_of(info)
+    return {
+        "exists": True,
+        "problem": "",
+        "container_id": info["Id"],
+        "state": state.get("Status", ""),
+        "exit_code": state.get("ExitCode"),
+        "restart_count": info.get("RestartCount", 0),
+        "started_at": _when(state.get("StartedAt")),
+        "finished_at": _when(state.get("FinishedAt")),
+        "error": state.get("Error") or "",
+        "image_digest": labels.get(LABEL_DIGEST, ""),
+        "settings_hash": labels.get(LABEL_SETTINGS, ""),
+    }
+
+
+def read_logs(instance: ContainerInstance) -> dict:
+    """The last LOG_LINES lines of the container's output: {"logs": text} or {"error": why not}."""
     try:
         client = daemon_client()
     except ContainerError as error:
-        status.problem = error.message
-        return status
+        return {"error": error.message}
     try:
         info = _mine_by_name(client, instance)
         if info is None:
-            return status
-        state = info.get("State") or {}
-        labels = labels_of(info)
-        status.exists = True
-        status.container_id = info["Id"]
-        status.state = state.get("Status", "")
-        status.exit_code = state.get("ExitCode")
-        status.restart_count = info.get("RestartCount", 0)
-        status.started_at = _when(state.get("StartedAt"))
-        status.finished_at = _when(state.get("FinishedAt"))
-        status.error = state.get("Error") or ""
-        status.image_digest = labels.get(LABEL_DIGEST, "")
-        try:
-            wanted = build_spec(spec_values(instance), name=instance.name).settings_hash(instance.pull_reference)
-            status.up_to_date = labels.get(LABEL_SETTINGS) == wanted
-        except SpecErrors:
-            status.up_to_date = None
-        if with_logs:
-            try:
-                raw = client.logs(info["Id"], stdout=True, stderr=True, tail=LOG_LINES, timestamps=False)
-                status.logs = raw.decode("utf-8", "replace")[-LOG_MAX_CHARS:]
-            except docker.errors.APIError as exc:
-                status.logs_error = f"No output to show: {str(exc.explanation or exc).strip()}."
+            return {"error": f"There is no container for {instance.name}."}
+        raw = client.logs(info["Id"], stdout=True, stderr=True, tail=LOG_LINES, timestamps=False)
+        return {"logs": raw.decode("utf-8", "replace")[-LOG_MAX_CHARS:]}
     except ContainerError as error:
-        status.problem = error.message
+        return {"error": error.message}
+    except docker.errors.APIError as exc:
+        return {"error": f"No output to show: {str(exc.explanation or exc).strip()}."}
     except Exception as exc:
-        status.problem = daemon_error(exc, "inspect the container").message
+        return {"error": daemon_error(exc, "read the container's output").message}
     finally:
         client.close()
-    return status
 
 
 def act(instance: ContainerInstance, action: str) -> str:

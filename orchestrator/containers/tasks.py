@@ -10,6 +10,7 @@ from orchestrator.models import ContainerInstance
 
 from .daemon import ContainerError
 from .lifecycle import remove_instance_containers
+from .report import refresh
 
 log = logging.getLogger(__name__)
 
@@ -31,4 +32,5 @@ def converge_instance(self, instance_id: int, gateway: str | None = None) -> str
         log.warning("instance %s: could not remove its container: %s", instance_id, error.message)
         return "failed"
     log.info("instance %s: removed containers %s", instance_id, removed)
+    refresh(instance_id)
     return f"removed {len(removed)}"

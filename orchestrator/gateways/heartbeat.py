@@ -2,7 +2,8 @@
 
 Every ``GATEWAY_HEARTBEAT_SECONDS`` it asks the daemon for its facts (platform,
 Docker version, storage driver and free space, CPUs, memory, running
-containers) and writes them with the time on the gateway's row. It beats even
+containers) and writes them with the time on the gateway's row, then reports
+the states of the gateway's containers that changed. It beats even
 when the daemon does not answer (the agent is alive; the facts say the daemon
 is not), and not at all once the process is gone: the console judges a
 gateway offline from the heartbeat's age alone.
@@ -18,6 +19,8 @@ from celery import bootsteps
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from orchestrator.containers import report
+from orchestrator.containers.daemon import ContainerError
 from registries.daemon import open_client
 from registries.errors import PullError
 from registries.platforms import from_docker_info
@@ -93,7 +96,17 @@ class Heartbeat(bootsteps.StartStopStep):
             "concurrency": self.concurrency,
             "docker_host": settings.DOCKER_HOST,
         }
-        return actions.beat(self.gateway, facts)
+        known = actions.beat(self.gateway, facts)
+        if known and "docker_error" not in facts:
+            self._report_containers()
+        return known
+
+    def _report_containers(self) -> None:
+        # Every beat, the states of the gateway's containers, so a crash or a `docker stop` on the host shows.
+        try:
+            report.resync(self.gateway)
+        except ContainerError as error:
+            log.info("gateway %s: container states not reported: %s", self.gateway, error.code)
 
     def _run(self) -> None:
         try:

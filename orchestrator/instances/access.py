@@ -1,9 +1,10 @@
 """Check access: can the gateway pull this image with these credentials? One check for the button and the save.
 
-It resolves the credentials the pull would use (a stored or typed password,
-or an ECR password made from AWS credentials, which is not cached: checking
-writes nothing), then asks the registry through the daemon for the image's
-digest and platforms; nothing is downloaded.
+The check runs in the instance's gateway's agent (:mod:`orchestrator.control.handlers`):
+it resolves the credentials the pull would use and asks the registry through the
+gateway's daemon for the image's digest and platforms; nothing is downloaded. The
+web waits a few seconds for the answer; without one, the check goes on and the
+answer shows when it comes.
 
 One policy for what a failed check means to the form, whoever failed:
 a definite refusal (wrong password, unknown image, bad AWS keys) is a field
@@ -13,32 +14,47 @@ rate limited) is a warning, and the save goes ahead: the pull retries.
 
 from __future__ import annotations
 
-from django.conf import settings
+from dataclasses import dataclass
+
 from django.views.decorators.debug import sensitive_variables
 
-from orchestrator.models import ContainerInstance
-from orchestrator.pulls import credentials
+from orchestrator.control.ask import Reply, ask
+from orchestrator.models import ControlRequest, Gateway
 from orchestrator.pulls.credentials import Login
-from registries.check import CheckResult, check_image
+from registries.check import CheckResult
 from registries.errors import PullError
-from registries.reference import registry_of
 
 
-@sensitive_variables("login", "auth")
-def check_access(reference: str, login: Login) -> CheckResult:
-    """Access, digest and platforms of ``reference`` (normalized). Never raises; errors come back in ``error``.
+@dataclass
+class Check:
+    """The check's result, or (``result`` None) why there is none yet and where its answer will be."""
 
-    An error from resolving the credentials (AWS) carries ``field``, the form
-    field it belongs to.
-    """
-    try:
-        auth, _ = credentials.resolve(registry_of(reference), login, store=False)
-    except PullError as error:
-        if not login.aws_auth:  # refusal_field() knows where the others go
-            return CheckResult(error={"code": error.code, "message": error.message})
-        field = "aws_access_key_id" if login.aws_auth == ContainerInstance.AwsAuth.KEYS else "aws_auth"
-        return CheckResult(error={"code": error.code, "message": error.message, "field": field})
-    return check_image(settings.DOCKER_HOST, reference, auth)
+    result: CheckResult | None
+    note: str = ""
+    request: ControlRequest | None = None
+
+
+@sensitive_variables("login", "secrets")
+def check_access(reference: str, login: Login, gateway: Gateway, *, user=None, instance=None) -> Check:
+    """Ask ``gateway``'s agent to check ``reference`` (normalized) with ``login``. Never raises."""
+    public, secrets = login.split()
+    reply = ask(
+        gateway,
+        ControlRequest.Kind.CHECK,
+        instance=instance,
+        user=user,
+        payload={**public, "reference": reference},
+        secrets=secrets,
+    )
+    return from_reply(reply)
+
+
+def from_reply(reply: Reply) -> Check:
+    if reply.pending:
+        return Check(result=None, note=reply.note, request=reply.request)
+    if (reply.answer.get("error") or {}).get("code") == "expired":
+        return Check(result=None, note=reply.answer["error"]["message"], request=reply.request)
+    return Check(result=CheckResult(**reply.answer), request=reply.request)
 
 
 def refusal_field(error: dict) -> str | None:

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from orchestrator.audit.record import diff, record, snapshot
 from orchestrator.containers.actions import request_converge
-from orchestrator.models import ContainerInstance, Gateway, PullJob
+from orchestrator.models import ContainerInstance, ControlRequest, Gateway, PullJob
 from orchestrator.pulls.actions import queue_pull
 
 
@@ -25,10 +25,11 @@ def save_instance(form, user, *, pull: bool, request=None) -> tuple[ContainerIns
         before = snapshot(form.instance)
         moved_from = form.initial.get("gateway") if not creating and "gateway" in form.changed_data else None
         instance = form.save()
-        if moved_from is not None:
-            # Its container goes from the old gateway; the pull below deploys it on the new one.
-            request_converge(instance.pk, Gateway.objects.get(pk=moved_from).name)
-        instance_saved(instance, created=creating, request=request, changes=diff(form, before))
+        check = getattr(form, "check", None)
+        if check is not None and check.request is not None and check.request.instance_id is None:
+            # A new instance's check was asked before it existed: its answer belongs on its page.
+            ControlRequest.objects.filter(pk=check.request.pk).update(instance=instance)
+        instance_saved(instance, created=creating, request=request, changes=diff(form, before), moved_from=moved_from)
         if instance.enabled and pull:
             job, created = queue_pull(instance, user)
             record(request, "pull.queue", instance=instance, message=_queued(job, created, "by the save"))
@@ -36,12 +37,23 @@ def save_instance(form, user, *, pull: bool, request=None) -> tuple[ContainerIns
     return instance, None, False
 
 
-def instance_saved(instance: ContainerInstance, *, created: bool, request=None, changes: dict | None = None) -> None:
+def instance_saved(
+    instance: ContainerInstance,
+    *,
+    created: bool,
+    request=None,
+    changes: dict | None = None,
+    moved_from: int | None = None,
+) -> None:
     """What follows any save (the admin's too): on record, and a disabled instance has no container (Kura).
 
     ``changes`` is :func:`orchestrator.audit.record.diff` of the saved form (secrets as "changed").
+    ``moved_from``: the gateway (pk) the instance was on before this save moved it; its container goes from
+    there (the next pull deploys it on the new one).
     """
     record(request, "instance.create" if created else "instance.change", instance=instance, changes=changes)
+    if moved_from is not None:
+        request_converge(instance.pk, Gateway.objects.get(pk=moved_from).name)
     if not instance.enabled and not created:
         request_converge(instance.pk, instance.gateway.name)
 

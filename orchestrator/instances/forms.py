@@ -19,7 +19,7 @@ from registries.credentials import login_host
 from registries.ecr import describe_expiry
 from registries.validation import validate_registry_fields
 
-from .access import check_access, refusal_field
+from .access import Check, check_access, refusal_field
 from .sections import CONTAINER_FIELDS, ContainerSettingsMixin, Section
 
 PASSWORD_HELP_NEW = (
@@ -99,6 +99,8 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
         self.warnings: list[str] = []
         self.password_expiry = None
         self.check_result: CheckResult | None = None
+        #: The check with its request (None when no check ran): the save links a pending one to the instance.
+        self.check: Check | None = None
         if self.password_stored:
             self.fields["registry_password"].help_text = PASSWORD_HELP_KEEP
         else:
@@ -254,9 +256,21 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             secret_access_key=(typed_secret or self.stored_secret) if with_keys else "",
             stored_for=self.instance.credentials_host if (keep_stored or uses_stored_secret) else None,
         )
-        result = self.check_result = check_access(
-            normalized_reference(cleaned["image_name"], cleaned["image_tag"]), login
+        gateway = cleaned.get("gateway")
+        if gateway is None:
+            return
+        self.check = check_access(
+            normalized_reference(cleaned["image_name"], cleaned["image_tag"]),
+            login,
+            gateway,
+            user=self.user,
+            instance=self.instance,
         )
+        result = self.check_result = self.check.result
+        if result is None:
+            # No answer within a few seconds: the pull finds out anyway, and the instance page shows the answer.
+            self.warnings.append(f"The image is not checked yet: {self.check.note}")
+            return
         if result.error:
             field = refusal_field(result.error)
             if field is None:

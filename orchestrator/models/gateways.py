@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 # Also a part of queue names (gw.<name>, gw.<name>.control): lowercase letters, digits and dashes.
 GATEWAY_NAME_RE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
@@ -75,6 +76,11 @@ class Gateway(models.Model):
     @property
     def online(self) -> bool:
         return self.last_seen is not None and timezone.now() - self.last_seen < offline_after()
+
+    @property
+    def last_seen_ago(self) -> str:
+        """'3\xa0minutes ago', or 'never' for an agent that has not reported yet."""
+        return f"{timesince(self.last_seen)} ago" if self.last_seen else "never"
 
 
 def offline_after() -> timedelta:

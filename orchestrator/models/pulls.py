@@ -5,9 +5,24 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
+
+from orchestrator.pulls.rate import for_job as download_estimate
 
 from .instances import ContainerInstance
+
+# Seconds a pull task may run past its download timeout: creating, starting and watching the container
+# (stopping the old one takes up to its 10 s, the start is watched a few more, a slow daemon answers late).
+CONTAINER_PHASE_ALLOWANCE = 120
+
+
+def task_time_limit(download_timeout: int) -> int:
+    """A pull task's hard limit: one attempt's download timeout, plus what the container phase may take.
+
+    The attempt's own watchdog cuts the download at ``download_timeout`` under any pool; this limit is
+    Celery's, which kills a prefork child that hangs past it. A thread cannot be killed: under the agent's
+    default thread pool, the watchdog and the daemon client's socket timeouts bound the task.
+    """
+    return download_timeout + CONTAINER_PHASE_ALLOWANCE
 
 
 class PullJob(models.Model):
@@ -100,6 +115,7 @@ class PullJob(models.Model):
         def iso(value):
             return value.isoformat() if value else None
 
+        download = download_estimate(self)
         return {
             "id": self.pk,
             "instance": self.instance.name,
@@ -126,6 +142,9 @@ class PullJob(models.Model):
             "gateway": self.instance.gateway.name,
             "agent_lost": self.agent_lost,
             "gateway_note": self.gateway_note,
+            # Bytes per second and seconds of download left, null unless known: see orchestrator/pulls/rate.py.
+            "download_rate": download.rate,
+            "seconds_left": download.seconds_left,
         }
 
     @property
@@ -140,7 +159,7 @@ class PullJob(models.Model):
         if not self.agent_lost:
             return None
         gateway = self.instance.gateway
-        ago = f"{timesince(gateway.last_seen)} ago" if gateway.last_seen else "never"
+        ago = gateway.last_seen_ago
         if self.state == self.State.QUEUED:
             return f"Queued: waiting for gateway {gateway.name} (last seen {ago})."
         return f"The agent of gateway {gateway.name} stopped reporting (last seen {ago}); the pull goes on when back."

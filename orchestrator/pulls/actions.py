@@ -1,30 +1,24 @@
 """Every state change of a PullJob, in one place: queue, send, claim, attempts, progress, end, cancel, release.
 
-Nothing else writes a job row (views, the worker, the container phase and the sweeper call these), as in
-Zulip's ``zerver/actions``.
+Nothing else writes a job row (views, the worker, the container phase and the sweeper call these), as in Zulip's
+``zerver/actions``.
 
-A worker takes a queued job with one conditional UPDATE (queued -> running) and
-writes a token of its own into ``PullJob.worker`` (:mod:`.holders`). Every
-write it makes afterwards goes through a :class:`Fence`, which matches that
-token and ``state=running``: once the sweeper has handed the job to another
-worker, the old one's writes change nothing, and it stops. A second delivery
-of the same task (a message Redis hands out again after its visibility
-timeout, a sweeper's re-send, a double click) therefore never starts a second
-daemon pull of the job.
+A worker takes a queued job with one conditional UPDATE (queued -> running) and writes a token of its own into
+``PullJob.worker`` (:mod:`.holders`). Every write it makes afterwards goes through a :class:`Fence`, which matches
+that token and ``state=running``: once the sweeper has handed the job to another worker, the old one's writes change
+nothing, and it stops. A second delivery of the same task (a message Redis hands out again after its visibility
+timeout, a sweeper's re-send, a double click) therefore never starts a second daemon pull of the job.
 
-A running job whose heartbeat is older than ``PULL_STALE_AFTER_SECONDS`` has
-lost its worker: :func:`release_stale` requeues it within its retry budget
-(``PullJob.retries_left``), else fails it (``interrupted``); a delivery that
-finds its holder's process certainly ended here (a pool process the OOM killer
-took) takes it over at once. A failed attempt with retries left queues the job
-again, due at ``not_before``.
+A running job whose heartbeat is older than ``PULL_STALE_AFTER_SECONDS`` has lost its worker: :func:`release_stale`
+requeues it within its retry budget (``PullJob.retries_left``), else fails it (``interrupted``); a delivery that
+finds its holder's process certainly ended here (a pool process the OOM killer took) takes it over at once. A failed
+attempt with retries left queues the job again, due at ``not_before``.
 
-The job row is the outbox: :func:`queue_pull` creates it in the caller's
-transaction, the task (the id only, sent by name) leaves on commit, and the
-sweeper sends what the broker never got.
+The job row is the outbox: :func:`queue_pull` creates it in the caller's transaction, the task (the id only, sent by
+name) leaves on commit, and the sweeper sends what the broker never got.
 
-``PullJob.attempts`` keeps one entry per attempt: number, worker (its claim token), outcome (running,
-succeeded, failed, cancelled, interrupted), code, message, started_at and finished_at (ISO-8601 or null).
+``PullJob.attempts`` keeps one entry per attempt: number, worker (its claim token), outcome (running, succeeded,
+failed, cancelled, interrupted), code, message, started_at and finished_at (ISO-8601 or null).
 """
 
 from __future__ import annotations
@@ -44,6 +38,7 @@ from django.utils import timezone
 
 from orchestrator.models import ContainerInstance, PullJob
 from orchestrator.models.gateways import pull_queue
+from orchestrator.models.pulls import task_time_limit
 
 from .holders import holder_is_gone
 from .progress import Snapshot
@@ -95,7 +90,8 @@ def dispatch(job_id: int) -> bool:
     Never blocks a web request for long: publishing does not retry, and the
     Redis transport is told not to retry connecting (``BROKER_REDIS_TRANSPORT_OPTIONS``).
     """
-    row = PullJob.objects.filter(pk=job_id).values("instance__gateway__name", "not_before").first()
+    fields = ("instance__gateway__name", "instance__download_timeout", "not_before")
+    row = PullJob.objects.filter(pk=job_id).values(*fields).first()
     if row is None:
         return False
     due = row["not_before"]
@@ -103,7 +99,14 @@ def dispatch(job_id: int) -> bool:
     try:
         # The job's own gateway's queue: only that gateway's agent may run it.
         queue = pull_queue(row["instance__gateway__name"])
-        current_app.send_task(PULL_TASK, (job_id,), queue=queue, countdown=countdown or None, retry=False)
+        current_app.send_task(
+            PULL_TASK,
+            (job_id,),
+            queue=queue,
+            countdown=countdown or None,
+            time_limit=task_time_limit(row["instance__download_timeout"]),
+            retry=False,
+        )
     except Exception as exc:  # kombu raises OperationalError and friends; none may fail the save
         log.warning("task queue unavailable, pull job %s stays queued until it is back: %s", job_id, type(exc).__name__)
         PullJob.objects.filter(pk=job_id, state=State.QUEUED, dispatched_at__isnull=True).update(
@@ -311,7 +314,10 @@ def begin_attempt(fence: Fence, number: int) -> bool:
         )
         del attempts[:-HISTORY_LIMIT]
 
-    return _edit_attempts(fence, add, attempt=number, message=f"Attempt {number}: contacting the registry")
+    # Its bytes count from zero: the rate (pulls/rate.py) is this attempt's bytes over this attempt's time.
+    return _edit_attempts(
+        fence, add, attempt=number, message=f"Attempt {number}: contacting the registry", bytes_done=0
+    )
 
 
 def record_progress(fence: Fence, snapshot: Snapshot) -> bool:

@@ -82,6 +82,23 @@ class Login:
     #: The login host the stored secrets among these were entered for; None when nothing stored is used.
     stored_for: str | None = None
 
+    SECRETS = ("password", "secret_access_key")
+
+    def split(self) -> tuple[dict, dict]:
+        """(public fields as JSON, secrets): how a check travels to the agent, the secrets encrypted apart."""
+        public = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in self.SECRETS}
+        if self.password_expires_at is not None:
+            public["password_expires_at"] = self.password_expires_at.isoformat()
+        return public, {name: getattr(self, name) for name in self.SECRETS if getattr(self, name)}
+
+    @classmethod
+    def joined(cls, public: dict, secrets: dict) -> Login:
+        """The inverse of :meth:`split`."""
+        fields = {name: value for name, value in public.items() if name in cls.__dataclass_fields__}
+        if fields.get("password_expires_at"):
+            fields["password_expires_at"] = datetime.fromisoformat(fields["password_expires_at"])
+        return cls(**fields, **{name: str(secrets.get(name, "")) for name in cls.SECRETS})
+
 
 @sensitive_variables("login", "token")
 def resolve(host: str, login: Login, *, store: bool = True) -> tuple[dict | None, tuple[str, ...]]:

@@ -14,6 +14,7 @@ from orchestrator.security.roles import PULL_INSTANCE, VIEW_INSTANCE, json_requi
 from registries.views import json_error
 
 from .actions import request_cancel
+from .rate import for_job as download_estimate
 
 
 @requires(VIEW_INSTANCE)
@@ -22,7 +23,7 @@ from .actions import request_cancel
 def pull_detail(request, pk: int):
     job = get_object_or_404(PullJob.objects.select_related("instance__gateway"), pk=pk)
     template = "pulls/_pull_status.html" if request.htmx else "pulls/pull_detail.html"
-    return render(request, template, {"job": job})
+    return render(request, template, {"job": job, "download": download_estimate(job)})
 
 
 @require_GET

@@ -92,6 +92,33 @@
       div.textContent = text;
       return div;
     }
+    // The gateway's agent did not answer while the POST waited: ask for the answer until it comes (a minute).
+    function waitForAnswer(body, deadline) {
+      out.replaceChildren(line("text-body-secondary", body.message));
+      if (!body.poll_url || Date.now() > deadline) {
+        return { error: { code: "no_answer", message: "The gateway's agent has not answered; try again later." } };
+      }
+      return fetch(body.poll_url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.json(); })
+        .then(function (next) {
+          if (!next.pending) { return next; }
+          next.poll_url = next.poll_url || body.poll_url;
+          return waitForAnswer(next, deadline);
+        });
+    }
+    function show(body) {
+      out.replaceChildren();
+      if (body.error) {
+        out.appendChild(line("alert alert-danger py-2 mb-0", body.error.code + ": " + body.error.message));
+        return;
+      }
+      var ok = body.supported !== false;
+      out.appendChild(line("alert py-2 mb-0 " + (ok ? "alert-success" : "alert-warning"),
+        (ok ? "\u2714 Access works. " : "\u26a0 Access works, but no variant for this gateway. ") +
+        "Digest " + body.digest + " (" + body.media_type + "). Platforms: " + body.platforms.join(", ") +
+        ". This gateway: " + body.gateway_platform + "."));
+      if (body.password_note) { out.appendChild(line("form-text", body.password_note)); }
+    }
     button.addEventListener("click", function () {
       var data = new FormData(form);
       if (form.dataset.instance) { data.set("instance", form.dataset.instance); }
@@ -102,19 +129,8 @@
         headers: { "X-CSRFToken": data.get("csrfmiddlewaretoken") || "", "Accept": "application/json" }
       })
         .then(function (response) { return response.json(); })
-        .then(function (body) {
-          out.replaceChildren();
-          if (body.error) {
-            out.appendChild(line("alert alert-danger py-2 mb-0", body.error.code + ": " + body.error.message));
-            return;
-          }
-          var ok = body.supported !== false;
-          out.appendChild(line("alert py-2 mb-0 " + (ok ? "alert-success" : "alert-warning"),
-            (ok ? "\u2714 Access works. " : "\u26a0 Access works, but no variant for this gateway. ") +
-            "Digest " + body.digest + " (" + body.media_type + "). Platforms: " + body.platforms.join(", ") +
-            ". This gateway: " + body.gateway_platform + "."));
-          if (body.password_note) { out.appendChild(line("form-text", body.password_note)); }
-        })
+        .then(function (body) { return body.pending ? waitForAnswer(body, Date.now() + 60000) : body; })
+        .then(show)
         .catch(function () { out.replaceChildren(line("text-danger", "The check could not run; try again.")); })
         .finally(function () { button.disabled = false; });
     });

@@ -104,3 +104,22 @@ def test_the_form_works_at_phone_width(worker_env, page, operator):
     save.scroll_into_view_if_needed()
     box = save.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+
+
+def test_check_access_shows_an_answer_that_came_after_the_page_stopped_waiting(stack, worker, page, operator, settings):
+    # The POST cannot wait at all, so the answer can only come through the button's polling.
+    settings.CONTROL_WAIT_SECONDS = 0
+    image_name, tag = stack.images["busybox"].rsplit(":", 1)
+    log_in(page, "otto-operator", "pw-otto-operator")
+    page.goto("/instances/new/")
+    page.get_by_label("Container name").fill("checked")
+    page.get_by_label("Image name").fill(image_name)
+    page.get_by_label("Image tag").fill(tag)
+    page.get_by_label("Authentication registry URL").fill(stack.registry)
+    page.get_by_label("Authentication username").fill(stack.registry_username)
+    page.get_by_label("Password", exact=True).fill(stack.registry_password)
+    page.get_by_role("button", name="Check access").click()
+    result = page.locator("#check-result .alert-success")
+    result.wait_for(timeout=30_000)
+    assert "Access works" in result.inner_text() and "sha256:" in result.inner_text()
+    assert not ContainerInstance.objects.exists()  # a check saves nothing

@@ -1,92 +1,169 @@
-"""docker-compose.yml is valid for Compose (Debian's docker-compose 1.29, installed by tests/stack/install.sh)."""
+"""The compose files are valid for Compose (Debian's docker-compose 1.29, installed by tests/stack/install.sh).
 
+docker-compose.yml is the console side (web, Redis, Postgres; no Docker socket anywhere),
+docker-compose.gateway.yml the gateway side (the agent, with the socket).
+"""
+
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-# Compose reads .env from the project folder; a developer's own must not decide these tests.
-EMPTY_ENV = REPO / "tests" / "e2e" / "empty.env"
+CONSOLE = "docker-compose.yml"
+GATEWAY = "docker-compose.gateway.yml"
+SOCKET = "/var/run/docker.sock:/var/run/docker.sock"
+# Only these from the process: the values come from the env file each test writes, as they would from .env.
+BARE_ENV = {"PATH": "/usr/bin:/bin:/usr/local/bin"}
+CONSOLE_VALUES = {
+    "DJANGO_SECRET_KEY": "x",
+    "FIELD_ENCRYPTION_KEY": "y",
+    "POSTGRES_PASSWORD": "z",
+}
+GATEWAY_VALUES = {
+    "CONSOLE_URL": "https://console.example.com",
+    "GATEWAY_TOKEN": "gwt_compose-test-token",
+    "CELERY_BROKER_URL": "redis://:secret@console.example.com:6379/0",
+    "DATABASE_HOST": "console.example.com",
+    "DATABASE_PASSWORD": "z",
+    "FIELD_ENCRYPTION_KEY": "y",
+    "DJANGO_SECRET_KEY": "gateway-own",
+}
 
 
-def test_compose_accepts_the_file_and_mounts_the_docker_socket_into_the_worker():
+def _tool() -> str:
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose is missing: run tests/stack/install.sh"
-    env = {
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-        "DJANGO_SECRET_KEY": "x",
-        "FIELD_ENCRYPTION_KEY": "y",
-        "POSTGRES_PASSWORD": "z",
-    }
-    checked = subprocess.run(
-        [tool, "--env-file", str(EMPTY_ENV), "-f", "docker-compose.yml", "config", "-q"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return tool
+
+
+def _env_file(folder: Path, values: dict[str, str]) -> Path:
+    # Compose reads .env from the project folder; a developer's own must not decide these tests.
+    path = folder / "compose.env"
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    return path
+
+
+def _compose(env_file: Path, *files: str, quiet: bool = False) -> subprocess.CompletedProcess:
+    argv = [_tool(), "--env-file", str(env_file)]
+    for name in files:
+        argv += ["-f", name]
+    argv += ["config", "-q"] if quiet else ["config"]
+    return subprocess.run(argv, cwd=REPO, env=BARE_ENV, capture_output=True, text=True, timeout=60)
+
+
+def _services(env_file: Path, *files: str) -> dict:
+    checked = _compose(env_file, *files, quiet=True)
     assert checked.returncode == 0, checked.stderr
-    rendered = subprocess.run(
-        [tool, "--env-file", str(EMPTY_ENV), "-f", "docker-compose.yml", "config"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    rendered = _compose(env_file, *files)
+    assert rendered.returncode == 0, rendered.stderr
+    return yaml.safe_load(rendered.stdout)["services"]
+
+
+def _published(service: dict) -> list[str]:
+    return [str(port) for port in service.get("ports", [])]
+
+
+def test_console_file_runs_web_redis_postgres_and_mounts_no_docker_socket(tmp_path):
+    services = _services(_env_file(tmp_path, CONSOLE_VALUES), CONSOLE)
+    assert set(services) == {"web", "redis", "postgres"}
+    assert "docker.sock" not in (REPO / CONSOLE).read_text()
+    for name, service in services.items():
+        assert not any("docker.sock" in str(volume) for volume in service.get("volumes", [])), name
+        assert "DOCKER_HOST" not in service.get("environment", {}), name
+    web = services["web"]
+    assert web["environment"]["DJANGO_DEBUG"] == "0"
+    assert web["environment"]["CELERY_BROKER_URL"] == "redis://:@redis:6379/0"
+    assert web["environment"]["DATABASE_HOST"] == "postgres"
+    # The web is for a TLS proxy on this host; Redis and Postgres, for the agents, stay on loopback by default.
+    assert _published(web) == ["127.0.0.1:8000:8000/tcp"]
+    assert _published(services["redis"]) == ["127.0.0.1:6379:6379/tcp"]
+    assert _published(services["postgres"]) == ["127.0.0.1:5432:5432/tcp"]
+
+    opened = _services(
+        _env_file(tmp_path, {**CONSOLE_VALUES, "REDIS_PASSWORD": "abc123", "REDIS_PUBLISH": "0.0.0.0:6380"}), CONSOLE
     )
-    config = rendered.stdout
-    assert "/var/run/docker.sock:/var/run/docker.sock" in config
-    for service in ("web:", "worker:", "redis:", "postgres:"):
-        assert f"  {service}" in config
-    missing = subprocess.run(
-        [tool, "--env-file", str(EMPTY_ENV), "-f", "docker-compose.yml", "config", "-q"],
-        cwd=REPO,
-        env={"PATH": env["PATH"]},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    assert opened["web"]["environment"]["CELERY_BROKER_URL"] == "redis://:abc123@redis:6379/0"
+    assert opened["redis"]["environment"]["REDIS_PASSWORD"] == "abc123"
+    assert "--requirepass" in " ".join(opened["redis"]["command"])
+    assert _published(opened["redis"]) == ["0.0.0.0:6380:6379/tcp"]
+
+
+def test_console_file_refuses_to_start_without_its_secrets(tmp_path):
+    missing = _compose(_env_file(tmp_path, {}), CONSOLE, quiet=True)
     assert missing.returncode != 0 and "DJANGO_SECRET_KEY" in missing.stderr
 
 
-def test_check_deploy_is_clean_with_the_compose_environment(tmp_path):
-    import os
-    import sys
+def test_gateway_file_runs_the_agent_with_the_docker_socket(tmp_path):
+    services = _services(_env_file(tmp_path, GATEWAY_VALUES), GATEWAY)
+    assert set(services) == {"agent"}
+    agent = services["agent"]
+    assert agent["image"] == "container-orchestrator-console:latest" and "build" in agent
+    assert agent["command"] == "python manage.py agent -l info"
+    assert agent["restart"] == "unless-stopped"
+    assert any(str(volume).startswith(SOCKET) for volume in agent["volumes"])
+    assert any(str(volume).endswith(":/data:rw") for volume in agent["volumes"])
+    env = agent["environment"]
+    for key, value in GATEWAY_VALUES.items():
+        assert env[key] == value, key
+    assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert env["DATA_DIR"] == "/data" and env["DJANGO_DEBUG"] == "0"
+    assert env["DATABASE_ENGINE"] == "postgresql" and env["DATABASE_PORT"] == "5432"
+    assert "ports" not in agent, "the agent only connects out"
 
-    import yaml
+
+@pytest.mark.parametrize("variable", ["GATEWAY_TOKEN", "CELERY_BROKER_URL", "CONSOLE_URL", "DATABASE_PASSWORD"])
+def test_gateway_file_refuses_to_validate_without_a_required_variable(tmp_path, variable):
+    values = {key: value for key, value in GATEWAY_VALUES.items() if key != variable}
+    missing = _compose(_env_file(tmp_path, values), GATEWAY, quiet=True)
+    assert missing.returncode != 0
+    # docker-compose 1.29 prints the service's raw environment first; the reason comes last.
+    assert f'in service "agent": set {variable} in .env' in missing.stderr, missing.stderr
+
+
+def test_both_files_merge_into_a_console_with_a_gateway_on_the_same_host(tmp_path):
+    values = {**CONSOLE_VALUES, **GATEWAY_VALUES, "CELERY_BROKER_URL": "redis://redis:6379/0"}
+    services = _services(_env_file(tmp_path, {**values, "DATABASE_HOST": "postgres"}), CONSOLE, GATEWAY)
+    assert set(services) == {"web", "redis", "postgres", "agent"}
+    assert any(str(volume).startswith(SOCKET) for volume in services["agent"]["volumes"])
+    assert not any("docker.sock" in str(volume) for volume in services["web"]["volumes"])
+
+
+def _manage(environment: dict, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """manage.py with only the environment a compose service would get (and DATA_DIR in the test's folder)."""
+    env = {"PATH": os.environ["PATH"], **{k: str(v) for k, v in environment.items()}, "DATA_DIR": str(data_dir)}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_deploy_is_clean_with_the_compose_environment(tmp_path):
     from cryptography.fernet import Fernet
 
-    tool = shutil.which("docker-compose")
-    assert tool, "docker-compose is missing: run tests/stack/install.sh"
     keys = {
         "DJANGO_SECRET_KEY": "compose-check-" + "k" * 50,
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "POSTGRES_PASSWORD": "z",
     }
-    rendered = subprocess.run(
-        [tool, "--env-file", str(EMPTY_ENV), "-f", "docker-compose.yml", "config"],
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", **keys},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    web = yaml.safe_load(rendered.stdout)["services"]["web"]["environment"]
-    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), **{k: str(v) for k, v in web.items()}}
-    env.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
-    checked = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    web = _services(_env_file(tmp_path, keys), CONSOLE)["web"]["environment"]
     assert web["DJANGO_DEBUG"] == "0"
+    checked = _manage(web, tmp_path / "web", "check", "--deploy", "--fail-level", "WARNING")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no issues" in checked.stdout
+
+
+def test_the_agent_starts_django_with_the_gateway_environment_alone(tmp_path):
+    """Production settings load from what the gateway file gives the agent: no variable of the console's is missing."""
+    from cryptography.fernet import Fernet
+
+    values = {**GATEWAY_VALUES, "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    agent = _services(_env_file(tmp_path, values), GATEWAY)["agent"]["environment"]
+    shown = _manage(agent, tmp_path / "agent", "agent", "--help")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "GATEWAY_TOKEN" in shown.stdout

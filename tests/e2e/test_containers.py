@@ -193,11 +193,13 @@ def test_a_container_starts_with_every_setting_the_form_gave(
     assert "cpu=50000 100000" in output
     assert (share / "hello").read_text() == "written\n"
 
-    # The instance page fragment shows the state and the output; the JSON says where the container phase is.
+    # The instance page fragment shows the state the agent reported, and the output the agent was asked
+    # for; the JSON says where the container phase is.
     fragment = operator_client.get(reverse("instance-container", args=[instance.pk])).content.decode()
     assert 'id="container-state"' in fragment and ">Running<" in fragment
-    assert "LIST=a,b,c" in fragment
     assert 'hx-trigger="every 3s"' in fragment
+    output = operator_client.get(reverse("instance-logs", args=[instance.pk])).content.decode()
+    assert 'id="container-logs"' in output and "LIST=a,b,c" in output
     data = operator_client.get(reverse("pull-json", args=[job.pk])).json()
     assert data["state"] == "succeeded" and data["container_state"] == "running"
     assert data["container_id"] == job.container_id and data["container_error"] is None

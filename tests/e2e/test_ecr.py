@@ -198,7 +198,7 @@ def test_the_check_says_when_a_pasted_ecr_password_expires(stack, operator_clien
     assert pasted not in response.content.decode()
 
 
-def test_validating_the_form_with_access_keys_writes_nothing(stack, worker_env):
+def test_validating_the_form_with_access_keys_writes_nothing(stack, worker):
     from orchestrator.instances.forms import ContainerInstanceForm
 
     EcrTokenCache.objects.all().delete()

@@ -19,9 +19,12 @@ declare -A CHECK=(
   [openssl]=openssl
   [chromium]=chromium
   [docker-compose]=docker-compose
+  [postgresql]=pg_ctlcluster
 )
 # docker-compose: tests/e2e/test_compose.py validates docker-compose.yml with it.
-ORDER=(docker.io docker-registry redis-server apache2-utils busybox-static openssl chromium docker-compose)
+# postgresql: the fleet tests' console database (tests/stack/postgres.py runs initdb and pg_ctl from
+# /usr/lib/postgresql/<version>/bin; pg_ctlcluster, from the same packages, is on the PATH to check).
+ORDER=(docker.io docker-registry redis-server apache2-utils busybox-static openssl chromium docker-compose postgresql)
 
 is_installed() {
   local pkg=$1 cmd=${CHECK[$1]}

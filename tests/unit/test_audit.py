@@ -243,7 +243,7 @@ def test_it_records_a_cancelled_pull(operator_client, operator):
     assert entry.message == f"pull #{job.pk} cancelling"
 
 
-def test_it_records_an_access_check_with_its_outcome(operator_client, operator):
+def test_it_records_an_access_check_with_its_outcome(answering_agent, operator_client, operator):
     instance = create(operator_client, registry_username="myuser", registry_password=MARKER)
     data = instance_form(registry_username="myuser", instance=instance.pk)
     response = operator_client.post(reverse("registry-check"), data, REMOTE_ADDR=ADDRESS)
@@ -254,7 +254,7 @@ def test_it_records_an_access_check_with_its_outcome(operator_client, operator):
 
 
 @pytest.mark.parametrize("action", ["start", "stop", "restart"])
-def test_it_records_a_container_action_that_failed_with_its_code(operator_client, operator, action):
+def test_it_records_a_container_action_that_failed_with_its_code(answering_agent, operator_client, operator, action):
     instance = ContainerInstance.objects.create(name="web", image_name="busybox", enabled=True)
     url = reverse("container-action", args=[instance.pk, action])
     page = operator_client.post(url, REMOTE_ADDR=ADDRESS, follow=True).content.decode()

@@ -15,16 +15,16 @@ pytestmark = pytest.mark.django_db
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
-def test_check_access_answers_even_when_saves_do_not_check(operator_client, settings):
+def test_check_access_answers_even_when_saves_do_not_check(answering_agent, operator_client, settings):
     settings.CHECK_IMAGE_ON_SAVE = False
-    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     response = operator_client.post(reverse("registry-check"), instance_form())
     assert response.status_code == 200, response.json()
     assert response.json()["error"]["code"] == "daemon_unreachable"
 
 
-def test_a_temporary_aws_failure_saves_with_a_warning_as_a_daemon_failure_does(operator_client, settings, monkeypatch):
-    settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
+def test_a_temporary_aws_failure_saves_with_a_warning_as_a_daemon_failure_does(
+    answering_agent, operator_client, monkeypatch
+):
     monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", "http://127.0.0.1:9")
     data = instance_form(
         image_name=f"{ECR}/team/app",

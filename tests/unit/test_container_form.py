@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.models import ContainerInstance, ContainerState, Gateway, PullJob
 
 from .form_data import instance_form
 
@@ -172,15 +175,37 @@ def test_container_buttons_need_the_pull_permission_and_post(viewer_client, oper
     assert operator_client.post(reverse("container-action", args=[instance.pk, "nope"])).status_code == 404
 
 
-def test_the_container_fragment_says_when_the_daemon_is_unreachable(operator_client, settings):
+def test_the_container_fragment_shows_what_the_agent_reported_and_never_asks_a_daemon(operator_client, settings):
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     post(operator_client, VALID)
     instance = ContainerInstance.objects.get()
-    response = operator_client.get(reverse("instance-container", args=[instance.pk]))
-    assert response.status_code == 200
-    assert "cannot be reached" in response.content.decode()
+    url = reverse("instance-container", args=[instance.pk])
+    assert "has not reported this container yet" in operator_client.get(url).content.decode()
+    Gateway.objects.filter(name="local").update(last_seen=timezone.now())
+    ContainerState.objects.create(
+        instance=instance,
+        gateway=instance.gateway,
+        exists=True,
+        container_id="c0ffee" * 10,
+        state="exited",
+        exit_code=3,
+        restart_count=2,
+        reported_at=timezone.now(),
+    )
+    page = operator_client.get(url).content.decode()
+    assert 'data-state="exited"' in page and ">3<" in page and "c0ffeec0ffee" in page
+    assert "is offline" not in page
+    Gateway.objects.filter(name="local").update(last_seen=timezone.now() - timedelta(hours=1))
+    page = operator_client.get(url).content.decode()
+    assert "The gateway local is offline" in page and 'data-state="exited"' in page
+
+
+def test_a_container_action_on_an_offline_gateway_says_so_at_once(operator_client):
+    post(operator_client, {**VALID, "enabled": "on"})
+    instance = ContainerInstance.objects.get()
     response = operator_client.post(reverse("container-action", args=[instance.pk, "stop"]), follow=True)
-    assert response.status_code == 200 and "cannot be reached" in response.content.decode()
+    assert response.status_code == 200
+    assert "The gateway local is offline" in response.content.decode()
 
 
 def test_the_pull_json_has_the_container_phase_keys(operator_client):

@@ -3,7 +3,8 @@
 Configured by ``GATEWAY_TOKEN`` (or ``GATEWAY_TOKEN_FILE``; the token names the
 gateway), ``CELERY_BROKER_URL``, ``DOCKER_HOST`` and ``CONSOLE_URL``. It is a
 Celery worker on its gateway's queues, ``gw.<name>`` (pulls) and
-``gw.<name>.control`` (checks and container actions), with the heartbeat
+``gw.<name>.control`` (checks, container actions and output, answered by a
+consumer of its own so they never wait behind pulls), with the heartbeat
 (:mod:`orchestrator.gateways.heartbeat`) and the pull sweeper for its own jobs.
 """
 
@@ -56,9 +57,12 @@ class Command(BaseCommand):
         # Read by the heartbeat and the sweeper: this agent's gateway, and only its jobs.
         app.conf.console_gateway = gateway.name
         name = hostname or f"agent@{gateway.name}.%h"
-        argv = ["worker", "-Q", f"{gateway.queue},{gateway.control_queue}", "-n", name]
+        # Celery's pool runs the pulls; the control queue has a consumer of its own (orchestrator.control.consumer).
+        argv = ["worker", "-Q", gateway.queue, "-n", name]
         # Agents need no mingle or gossip with each other: each has its own queues, and it saves broker traffic.
         argv += ["-l", loglevel, "--without-mingle", "--without-gossip"]
         argv += ["--pool", pool, "-c", str(concurrency or settings.AGENT_CONCURRENCY)]
-        self.stdout.write(f"Agent of gateway {gateway.name}: queues {gateway.queue}, {gateway.control_queue}")
+        self.stdout.write(
+            f"Agent of gateway {gateway.name}: pulls from {gateway.queue}, requests from {gateway.control_queue}"
+        )
         app.worker_main(argv)

@@ -1,0 +1,63 @@
+"""What an agent does for each control request: a check, a container action, the container's output.
+
+Each returns the answer as JSON; nothing here raises for a refusal or a dead
+daemon, the answer says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
+
+from orchestrator.containers import report
+from orchestrator.containers.daemon import ContainerError
+from orchestrator.containers.status import act, read_logs
+from orchestrator.models import ContainerInstance
+from orchestrator.pulls import credentials
+from orchestrator.pulls.credentials import Login
+from registries.check import CheckResult, check_image
+from registries.errors import PullError
+from registries.reference import registry_of
+
+from .store import Taken
+
+
+def handle(request: Taken) -> dict:
+    if request.kind == "check":
+        return dataclasses.asdict(check(request.payload["reference"], Login.joined(request.payload, request.secrets)))
+    if request.instance is None:
+        return {"error": {"code": "not_found", "message": "The instance is gone."}}
+    if request.kind == "logs":
+        return read_logs(request.instance)
+    return container_action(request.instance, request.kind)
+
+
+@sensitive_variables("login", "auth")
+def check(reference: str, login: Login) -> CheckResult:
+    """Access, digest and platforms of ``reference`` (normalized) through this gateway's daemon; never raises.
+
+    It resolves the credentials the pull would use (a stored or typed password,
+    or an ECR password made from AWS credentials, which is not cached: checking
+    writes nothing). An error from resolving the credentials (AWS) carries
+    ``field``, the form field it belongs to.
+    """
+    try:
+        auth, _ = credentials.resolve(registry_of(reference), login, store=False)
+    except PullError as error:
+        if not login.aws_auth:
+            return CheckResult(error={"code": error.code, "message": error.message})
+        field = "aws_access_key_id" if login.aws_auth == ContainerInstance.AwsAuth.KEYS else "aws_auth"
+        return CheckResult(error={"code": error.code, "message": error.message, "field": field})
+    return check_image(settings.DOCKER_HOST, reference, auth)
+
+
+def container_action(instance: ContainerInstance, action: str) -> dict:
+    try:
+        message = act(instance, action)
+    except ContainerError as error:
+        return {"error": {"code": error.code, "message": error.message}}
+    finally:
+        report.refresh(instance.pk)
+    return {"message": message}
