@@ -33,6 +33,7 @@ urlpatterns = [
     path("registries/check/", instances.registry_check, name="registry-check"),
     path("registries/check/<uuid:request_id>.json", instances.check_answer, name="check-answer"),
     path("registries/", include("registries.urls")),
+    path("agent/v1/", include("orchestrator.agentapi.urls")),
     path("healthz", healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

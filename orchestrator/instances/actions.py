@@ -11,7 +11,7 @@ from django.db import transaction
 from orchestrator.audit.record import diff, record, snapshot
 from orchestrator.containers.actions import request_converge
 from orchestrator.models import ContainerInstance, ControlRequest, Gateway, PullJob
-from orchestrator.pulls.actions import queue_pull
+from orchestrator.pulls.actions import queue_pull, request_cancel
 
 
 def save_instance(form, user, *, pull: bool, request=None) -> tuple[ContainerInstance, PullJob | None, bool]:
@@ -54,6 +54,10 @@ def instance_saved(
     record(request, "instance.create" if created else "instance.change", instance=instance, changes=changes)
     if moved_from is not None:
         request_converge(instance.pk, Gateway.objects.get(pk=moved_from).name)
+        # A queued pull's message waits on the old gateway's queue: it ends, and the next pull goes to the new one.
+        # (The form refuses to move an instance whose pull is running.)
+        for job in instance.pulls.filter(state=PullJob.State.QUEUED):
+            request_cancel(job)
     if not instance.enabled and not created:
         request_converge(instance.pk, instance.gateway.name)
 

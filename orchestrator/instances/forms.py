@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 
-from orchestrator.models import ContainerInstance, Gateway
+from orchestrator.models import ContainerInstance, Gateway, PullJob
 from orchestrator.models.instances import normalized_reference
 from orchestrator.pulls.credentials import Login
 from orchestrator.security.encryption import Secret
@@ -152,6 +152,13 @@ class ContainerInstanceForm(ContainerSettingsMixin, forms.ModelForm):
             if len(only) != 1:
                 raise forms.ValidationError("Choose the gateway the container runs on.")
             gateway = only[0]
+        moving = self.instance.pk and self.instance.gateway_id and gateway.pk != self.instance.gateway_id
+        if moving and self.instance.pulls.filter(state=PullJob.State.RUNNING).exists():
+            # Its agent would go on and run the container on the old gateway.
+            raise forms.ValidationError(
+                f"A pull of this instance is running on {self.instance.gateway.name}: cancel it, or wait for it "
+                "to end, before moving the instance."
+            )
         return gateway
 
     def clean(self):

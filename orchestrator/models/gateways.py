@@ -26,12 +26,21 @@ def control_queue(name: str) -> str:
     return f"gw.{name}.control"
 
 
+def online_q(cutoff=None) -> models.Q:
+    """Gateways whose agent beat since ``cutoff`` (default: now minus :func:`offline_after`): the one rule."""
+    return models.Q(last_seen__gte=cutoff or timezone.now() - offline_after())
+
+
+def offline_q(cutoff=None) -> models.Q:
+    return ~online_q(cutoff) | models.Q(last_seen__isnull=True)
+
+
 class GatewayQuerySet(models.QuerySet):
     def online(self):
-        return self.filter(last_seen__gte=timezone.now() - offline_after())
+        return self.filter(online_q())
 
     def offline(self):
-        return self.exclude(last_seen__gte=timezone.now() - offline_after())
+        return self.filter(offline_q())
 
 
 class Gateway(models.Model):

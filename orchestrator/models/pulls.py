@@ -82,7 +82,11 @@ class PullJob(models.Model):
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
-        indexes = [models.Index(fields=["instance", "-queued_at"])]
+        indexes = [
+            models.Index(fields=["instance", "-queued_at"]),
+            # The gateways pages count each gateway's queued and running pulls from this index alone.
+            models.Index(fields=["instance", "state"], name="pulljob_instance_state"),
+        ]
 
     def __str__(self) -> str:
         return f"pull #{self.pk} of {self.reference}"

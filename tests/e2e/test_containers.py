@@ -243,6 +243,21 @@ def test_start_stop_and_restart_buttons_drive_the_container(stack, worker, opera
     assert 'id="container-status"' in page and 'hx-trigger="load, every 3s"' in page
 
 
+def test_a_container_stopped_on_the_host_shows_on_the_console(stack, worker, operator_client, api):
+    """Nobody clicks anything: `docker stop` on the gateway itself, and the agent reports it."""
+    job = wait_for_job(create(operator_client, form_data(stack, "on-host")).pk, timeout=120)
+    assert job.container_state == "running", job.as_json()
+    instance = ContainerInstance.objects.get(name="on-host")
+    url = reverse("instance-container", args=[instance.pk])
+    wait_until(lambda: ">Running<" in operator_client.get(url).content.decode(), 10, "the running state reported")
+    api.stop("on-host", timeout=5)
+    # The daemon's "die" event reaches the agent at once; its heartbeat's pass would within one beat.
+    wait_until(lambda: ">Exited<" in operator_client.get(url).content.decode(), 10, "the stop reported")
+    listed = operator_client.get(reverse("instance-list")).content.decode()
+    row = listed[listed.index('<tr data-instance="on-host">') :]
+    assert ">exited</span>" in row[: row.index("</tr>")]
+
+
 def test_disabling_asks_first_then_removes_the_container_and_keeps_the_image(stack, worker, operator_client, api):
     job = wait_for_job(create(operator_client, form_data(stack, "to-disable")).pk, timeout=120)
     assert job.container_state == "running", job.as_json()

@@ -116,6 +116,39 @@ def test_moving_an_instance_removes_its_container_from_the_old_gateway(
     assert ("orchestrator.converge_instance", (instance.pk, "local"), "gw.local") in sent
 
 
+def test_a_move_ends_a_queued_pull_and_the_next_one_goes_to_the_new_gateway(
+    operator_client, settings, sent, django_capture_on_commit_callbacks
+):
+    settings.CHECK_IMAGE_ON_SAVE = False
+    new, _ = actions.add_gateway("plant-8")
+    instance = ContainerInstance.objects.create(name="web", image_name="myuser/myapp", image_tag="1.2", enabled=True)
+    waiting = PullJob.objects.create(instance=instance, reference=instance.pull_reference)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(
+            reverse("instance-edit", args=[instance.pk]), instance_form(gateway=new.pk, enabled="on")
+        )
+    assert response.status_code == 302, response.context["form"].errors
+    waiting.refresh_from_db()
+    assert waiting.state == PullJob.State.CANCELLED  # its message was on gw.local
+    fresh = PullJob.objects.exclude(pk=waiting.pk).get()
+    assert fresh.state == PullJob.State.QUEUED
+    assert ("orchestrator.pull_image", (fresh.pk,), "gw.plant-8") in sent
+
+
+def test_an_instance_whose_pull_runs_cannot_move(operator_client, settings):
+    settings.CHECK_IMAGE_ON_SAVE = False
+    new, _ = actions.add_gateway("plant-8")
+    instance = ContainerInstance.objects.create(name="web", image_name="myuser/myapp", image_tag="1.2", enabled=True)
+    PullJob.objects.create(instance=instance, reference=instance.pull_reference, state=PullJob.State.RUNNING)
+    response = operator_client.post(
+        reverse("instance-edit", args=[instance.pk]), instance_form(gateway=new.pk, enabled="on")
+    )
+    assert response.status_code == 200
+    assert "A pull of this instance is running on local" in response.context["form"].errors["gateway"][0]
+    instance.refresh_from_db()
+    assert instance.gateway.name == "local"
+
+
 def test_the_gateways_page_and_json_show_state_and_facts(viewer_client):
     plant, _ = actions.add_gateway("plant-9")
     actions.beat("plant-9", {"platform": "linux/arm64", "docker_version": "27.1", "cpus": 4})
