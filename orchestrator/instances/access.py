@@ -2,7 +2,9 @@
 
 The check runs in the instance's gateway's agent (:mod:`orchestrator.control.handlers`):
 it resolves the credentials the pull would use and asks the registry through the
-gateway's daemon for the image's digest and platforms; nothing is downloaded. The
+gateway's daemon for the image's digest and platforms; nothing is downloaded. An
+ECR password from stored or typed AWS access keys is made here, in the console:
+the keys never travel to a gateway. The
 web waits a few seconds for the answer; without one, the check goes on and the
 answer shows when it comes.
 
@@ -19,10 +21,12 @@ from dataclasses import dataclass
 from django.views.decorators.debug import sensitive_variables
 
 from orchestrator.control.ask import Reply, ask
-from orchestrator.models import ControlRequest, Gateway
+from orchestrator.models import ContainerInstance, ControlRequest, Gateway
+from orchestrator.pulls import credentials
 from orchestrator.pulls.credentials import Login
 from registries.check import CheckResult
 from registries.errors import PullError
+from registries.reference import registry_of
 
 
 @dataclass
@@ -37,6 +41,12 @@ class Check:
 @sensitive_variables("login", "secrets")
 def check_access(reference: str, login: Login, gateway: Gateway, *, user=None, instance=None) -> Check:
     """Ask ``gateway``'s agent to check ``reference`` (normalized) with ``login``. Never raises."""
+    if login.aws_auth == ContainerInstance.AwsAuth.KEYS:
+        try:
+            login = _with_ecr_password(reference, login)
+        except PullError as error:
+            field = "aws_access_key_id"
+            return Check(result=CheckResult(error={"code": error.code, "message": error.message, "field": field}))
     public, secrets = login.split()
     reply = ask(
         gateway,
@@ -47,6 +57,16 @@ def check_access(reference: str, login: Login, gateway: Gateway, *, user=None, i
         secrets=secrets,
     )
     return from_reply(reply)
+
+
+@sensitive_variables("login", "auth")
+def _with_ecr_password(reference: str, login: Login) -> Login:
+    """AWS access keys stay in the console: it makes the ECR password, and the agent gets only that (valid 12 h).
+
+    Raises PullError (bad keys, AWS unreachable). Nothing is cached: checking writes nothing.
+    """
+    auth, _ = credentials.resolve(registry_of(reference), login, store=False)
+    return Login(registry_url=login.registry_url, username="AWS", password=auth["password"])
 
 
 def from_reply(reply: Reply) -> Check:

@@ -165,37 +165,33 @@ def registry_check(request):
     )
     form.is_valid()
     result = form.check_result
+    checked = f"{form.cleaned_data.get('image_name', '')}:{form.cleaned_data.get('image_tag', '')}"
+    # A pasted ECR password says when it stops working, before anything is saved, answered or not.
+    note = {}
+    if form.password_expiry is not None:
+        note = {
+            "password_expires_at": form.password_expiry.isoformat(),
+            "password_note": f"The ECR password {describe_expiry(form.password_expiry)}.",
+        }
     if result is None and form.check is not None:
         # The gateway's agent did not answer in time (or could not be asked): say so; the button polls.
-        checked = f"{form.cleaned_data.get('image_name', '')}:{form.cleaned_data.get('image_tag', '')}"
         request_row = form.check.request
         record(
             request, "access.check", instance=instance, message=f"{'sent' if request_row else 'not sent'} ({checked})"
         )
         if request_row is None:
-            return json_error(503, "not_checked", form.check.note)
-        return JsonResponse(
-            {
-                "pending": True,
-                "message": f"{form.check.note} The answer shows here when it comes.",
-                "poll_url": reverse("check-answer", args=[request_row.pk]),
-            },
-            status=202,
-        )
+            return json_error(503, "not_checked", form.check.note, **note)
+        poll_url = reverse("check-answer", args=[request_row.pk])
+        message = f"{form.check.note} The answer shows here when it comes."
+        return JsonResponse({"pending": True, "message": message, "poll_url": poll_url, **note}, status=202)
     if result is None:
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items() if field != "name"}
         message = " ".join(" ".join(texts) for texts in errors.values()) or "The form has errors."
         record(request, "access.check", instance=instance, message="failed: invalid_reference")
         return json_error(400, "invalid_reference", message, fields=errors)
-    checked = f"{form.cleaned_data.get('image_name', '')}:{form.cleaned_data.get('image_tag', '')}"
     outcome = f"failed: {result.error['code']}" if result.error else "ok"
     record(request, "access.check", instance=instance, message=f"{outcome} ({checked})")
-    data = result.as_json()
-    # A pasted ECR password says when it stops working, before anything is saved.
-    if form.password_expiry is not None:
-        data["password_expires_at"] = form.password_expiry.isoformat()
-        data["password_note"] = f"The ECR password {describe_expiry(form.password_expiry)}."
-    return JsonResponse(data)
+    return JsonResponse({**result.as_json(), **note})
 
 
 @require_GET

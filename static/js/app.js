@@ -101,6 +101,7 @@
       return fetch(body.poll_url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (response) { return response.json(); })
         .then(function (next) {
+          next.password_note = next.password_note || body.password_note;
           if (!next.pending) { return next; }
           next.poll_url = next.poll_url || body.poll_url;
           return waitForAnswer(next, deadline);

@@ -167,7 +167,7 @@ def test_a_pasted_expired_ecr_password_is_refused_by_the_form_with_the_command(s
     assert expired not in response.content.decode()
 
 
-def test_the_check_says_when_a_pasted_ecr_password_expires(stack, operator_client):
+def test_the_check_says_when_a_pasted_ecr_password_expires(stack, worker, operator_client):
     body = {
         "payload": "x",
         "datakey": "y",

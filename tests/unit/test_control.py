@@ -7,8 +7,10 @@ and daemon, in tests/e2e/test_check.py and test_containers.py.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection, transaction
@@ -115,3 +117,25 @@ def test_an_agent_does_not_take_another_gateway_s_request():
     request.refresh_from_db()
     assert request.state == ControlRequest.State.PENDING and request.answer is None
     assert request.secrets == '{"password": "x"}'  # still there for its own agent, still encrypted
+
+
+def test_aws_access_keys_stay_in_the_console_the_agent_gets_only_the_ecr_password(
+    answering_agent, operator_client, settings, monkeypatch
+):
+    settings.CONTROL_WAIT_SECONDS = 0.2
+    answering_agent.delay = 1.0
+    now = timezone.now()
+    made = SimpleNamespace(password="ecr-password-for-one-check", fetched_at=now, expires_at=now + timedelta(hours=12))
+    monkeypatch.setattr("orchestrator.pulls.credentials.fetch_ecr_password", lambda host, **keys: made)
+    ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    form = instance_form(
+        image_name=f"{ecr}/team/app",
+        registry_url=ecr,
+        aws_auth="keys",
+        aws_access_key_id="AKIAEXAMPLEKEY",
+        aws_secret_access_key="aws-secret-stays-home",
+    )
+    assert operator_client.post(reverse("registry-check"), form).status_code == 202
+    sent = json.loads(ControlRequest.objects.get().secrets)  # before the agent takes it
+    assert sent == {"password": "ecr-password-for-one-check"}
+    assert "aws-secret-stays-home" not in json.dumps(ControlRequest.objects.values().get(), default=str)
