@@ -18,4 +18,6 @@ RUN DJANGO_SECRET_KEY=collectstatic-only FIELD_ENCRYPTION_KEY=collectstatic-only
     && rm -rf /tmp/build && useradd --system --home /app console && mkdir -p /data && chown console /data
 USER console
 EXPOSE 8000
-CMD ["gunicorn", "orchestrator.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+# Threads: a page that waits a few seconds for a gateway's agent holds one thread, and the agent's own calls
+# to the agent API still find one free.
+CMD ["gunicorn", "orchestrator.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", "--access-logfile", "-"]

@@ -36,7 +36,7 @@ run: migrate
 	$(PY) manage.py gateway ensure-local --token-file $(LOCAL_TOKEN)
 	@echo "Console on http://$(HOST):$(PORT)/  (gateway local: Docker daemon $${DOCKER_HOST:-unix:///var/run/docker.sock})"
 	@trap 'kill 0' INT TERM EXIT; \
-	GATEWAY_TOKEN_FILE=$(LOCAL_TOKEN) $(PY) manage.py agent -l info & \
+	CONSOLE_URL=http://$(HOST):$(PORT) GATEWAY_TOKEN_FILE=$(LOCAL_TOKEN) $(PY) manage.py agent -l info & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 

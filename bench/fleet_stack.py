@@ -126,6 +126,7 @@ class Fleet:
             "LOG_LEVEL": "INFO",
             "DOCKER_HOST": member.docker_host,
             "GATEWAY_TOKEN_FILE": str(token_file),
+            "CONSOLE_URL": self.bench.base_url,
         }
         spec = ServiceSpec(
             name=member.service,

@@ -158,6 +158,8 @@ class Bench:
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
+                "--threads",
+                "8",
             ],
             log=str(self.work_dir / "logs" / "web.log"),
             pid_file=str(self.state_dir / "pids" / "web.pid"),
@@ -188,7 +190,12 @@ class Bench:
             log=str(log),
             pid_file=str(self.state_dir / "pids" / "worker.pid"),
             cwd=str(REPO),
-            env={**self._service_env(), "LOG_LEVEL": "INFO", "GATEWAY_TOKEN_FILE": str(token_file)},
+            env={
+                **self._service_env(),
+                "LOG_LEVEL": "INFO",
+                "GATEWAY_TOKEN_FILE": str(token_file),
+                "CONSOLE_URL": self.base_url,
+            },
         )
         spawn(spec, self.state_dir)
         wait_for(lambda: " ready." in log.read_text(errors="replace"), what="the Celery worker", log=log, timeout=60)

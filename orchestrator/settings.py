@@ -331,6 +331,8 @@ CELERY_TASK_DEFAULT_QUEUE = "console-unrouted"
 # The Docker host is a setting of the process that runs the worker, so one worker
 # per gateway can each point at their own daemon later.
 DOCKER_HOST = env("DOCKER_HOST", "unix:///var/run/docker.sock")
+# An agent's way to the console: its base URL (the agent API is under /agent/v1/).
+CONSOLE_URL = env("CONSOLE_URL", "")
 # Pulls an agent runs at once (its thread pool): each mostly waits on the daemon's socket.
 AGENT_CONCURRENCY = env_int("AGENT_CONCURRENCY", 8)
 # Each gateway's agent beats this often; a gateway silent for two beats (and 5 s) is offline.

@@ -180,7 +180,7 @@ def stop_worker(worker: Worker, sig: int = signal.SIGTERM) -> None:
 
 
 @pytest.fixture(scope="session")
-def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> dict:
+def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory, live_server) -> dict:
     """Environment for a worker process that shares the test database and the stack."""
     from django.conf import settings
     from django.db import connection
@@ -212,6 +212,8 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory) -> d
         "DATABASE_PATH": str(connection.settings_dict["NAME"]),
         "CELERY_BROKER_URL": stack.redis_url,
         "DOCKER_HOST": stack.docker_host,
+        # The agent API of this test process's live server (the agents' control requests go through it).
+        "CONSOLE_URL": live_server.url,
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "PULL_SWEEP_SECONDS": "2",
@@ -235,7 +237,13 @@ def worker_process(worker_env, tmp_path_factory, django_db_blocker):
 @pytest.fixture
 def worker(worker_process):
     """The agent of `local`, and `local` online: the web asks nothing of an offline gateway, and a
-    transactional test's flush forgets the last beat (the next one comes within GATEWAY_HEARTBEAT_SECONDS)."""
+    transactional test's flush forgets the last beat (the next one comes within GATEWAY_HEARTBEAT_SECONDS)
+    and the agent's token (bound again here, as `gateway rotate-token` had made it)."""
+    from orchestrator.gateways.tokens import hash_token
+    from orchestrator.models import Gateway
+
+    Gateway.objects.get_or_create(name="local")
+    Gateway.objects.filter(name="local").update(token_hash=hash_token(worker_process.env["GATEWAY_TOKEN"]))
     wait_until_online("local")
     return worker_process
 

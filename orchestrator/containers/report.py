@@ -1,22 +1,22 @@
 """The agent reports its containers' states to the console: after each action, and a full pass every heartbeat.
 
-The web shows these rows and never asks the daemon. A row is written only
-when something changed, so a quiet gateway costs one read per heartbeat.
+Through the agent API (``POST /agent/v1/containers``): the console writes a row only when something changed,
+so a quiet gateway costs one read per heartbeat. The web shows these rows and never asks the daemon.
 """
 
 from __future__ import annotations
 
 import logging
 
-from celery import current_app
-from django.utils import timezone
-
-from orchestrator.models import ContainerInstance, ContainerState
+from orchestrator.agent.client import ConsoleError, console
+from orchestrator.agent.documents import Instance
 
 from .daemon import ContainerError, daemon_client
 from .status import observe
 
 log = logging.getLogger(__name__)
+
+BATCH = 500  # states per request, the API's limit
 
 FIELDS = (
     "exists",
@@ -49,49 +49,48 @@ EMPTY = {
 def refresh(instance_id: int) -> None:
     """Report one instance's container now (after a start, a stop, a pull's container phase, a removal, an event).
 
-    Only the agent of the instance's own gateway reports it: after a move, the old gateway's daemon says
-    nothing about the container on the new one.
+    Only the agent of the instance's own gateway reports it: the console answers another gateway's agent (after
+    a move, the old one) 404, and nothing is reported.
     """
-    instance = ContainerInstance.objects.select_related("gateway").filter(pk=instance_id).first()
-    if instance is None or instance.gateway.name != current_app.conf.get("console_gateway"):
+    try:
+        instance = Instance.of(console().get(f"instances/{instance_id}", attempts=2))
+    except ConsoleError as error:
+        log.info("instance %s: container state not reported: %s", instance_id, type(error).__name__)
         return
     try:
         client = daemon_client()
     except ContainerError:
         return
     try:
-        _write(instance, observe(client, instance))
-    except ContainerError as error:
-        log.info("instance %s: container state not reported: %s", instance_id, error.code)
+        _send([_state(instance, observe(client, instance))])
+    except (ContainerError, ConsoleError) as error:
+        log.info("instance %s: container state not reported: %s", instance_id, type(error).__name__)
     finally:
         client.close()
 
 
 def resync(gateway: str) -> int:
-    """Report every container of ``gateway``'s instances that changed since the last report. Returns the count."""
-    instances = list(ContainerInstance.objects.filter(gateway__name=gateway).select_related("gateway"))
+    """Report the containers of every instance of this agent's gateway; the console writes the changed ones.
+
+    Returns how many it wrote.
+    """
+    instances = [Instance.of(document) for document in console().get("instances", attempts=1)["instances"]]
     if not instances:
         return 0
-    mine = ContainerState.objects.filter(gateway=instances[0].gateway)
-    mine.exclude(instance__gateway=instances[0].gateway).delete()  # instances moved away: no longer ours to show
-    known = {row.instance_id: row for row in mine}
     client = daemon_client()
-    changed = 0
     try:
-        for instance in instances:
-            changed += _write(instance, observe(client, instance), known.get(instance.pk))
+        states = [_state(instance, observe(client, instance)) for instance in instances]
     finally:
         client.close()
-    return changed
+    return _send(states)
 
 
-def _write(instance: ContainerInstance, seen: dict, row: ContainerState | None = None) -> bool:
-    values = {**EMPTY, **seen}
-    if row is None:
-        row = ContainerState.objects.filter(instance=instance, gateway=instance.gateway).first()
-    if row is not None and all(getattr(row, name) == values[name] for name in FIELDS):
-        return False
-    ContainerState.objects.update_or_create(
-        instance=instance, gateway=instance.gateway, defaults={**values, "reported_at": timezone.now()}
-    )
-    return True
+def _state(instance: Instance, seen: dict) -> dict:
+    return {**EMPTY, **seen, "instance": instance.pk}
+
+
+def _send(states: list[dict]) -> int:
+    written = 0
+    for start in range(0, len(states), BATCH):
+        written += console().post("containers", {"states": states[start : start + BATCH]}, attempts=2)["written"]
+    return written

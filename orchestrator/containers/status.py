@@ -28,6 +28,10 @@ LOG_MAX_CHARS = 64 * 1024
 ACTIONS = ("start", "stop", "restart")
 
 
+def disabled_message(instance: ContainerInstance) -> str:
+    return f"{instance.name} is disabled: enable it (edit and save) to run its container."
+
+
 def _mine_by_name(client: docker.APIClient, instance: ContainerInstance) -> dict | None:
     info = by_name(client, instance.name)
     if info is None:
@@ -94,9 +98,7 @@ def act(instance: ContainerInstance, action: str) -> str:
     if action not in ACTIONS:
         raise ContainerError("invalid", f"Unknown action {action!r}.")
     if action in ("start", "restart") and not instance.enabled:
-        raise ContainerError(
-            "disabled", f"{instance.name} is disabled: enable it (edit and save) to run its container."
-        )
+        raise ContainerError("disabled", disabled_message(instance))
     client = daemon_client()
     try:
         info = _mine_by_name(client, instance)

@@ -21,7 +21,7 @@ from orchestrator.models import ContainerInstance, ControlRequest
 from orchestrator.security.roles import PULL_INSTANCE, VIEW_INSTANCE, requires
 
 from .panel import panel
-from .status import ACTIONS, LOG_LINES
+from .status import ACTIONS, LOG_LINES, disabled_message
 
 # The output fragment waits less than a page: it asks again by itself.
 LOGS_WAIT_SECONDS = 3
@@ -82,7 +82,8 @@ def container_action(request, pk: int, action: str):
     if action not in ACTIONS:
         raise Http404("No such action.")
     if action in ("start", "restart") and not instance.enabled:
-        messages.error(request, f"{instance.name} is disabled: enable it (edit and save) to run its container.")
+        # Said at once, without asking the agent (which refuses it too: the instance may change meanwhile).
+        messages.error(request, disabled_message(instance))
         return redirect(instance)
     reply = ask(instance.gateway, action, instance=instance, user=request.user)
     error = (reply.answer or {}).get("error")

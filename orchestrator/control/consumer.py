@@ -22,25 +22,25 @@ from kombu import Exchange, Queue
 
 from orchestrator.models.gateways import control_queue, pull_queue
 
-from . import store
+from . import remote
 from .ask import CONTROL_TASK
 from .handlers import handle
 
 log = logging.getLogger(__name__)
 
 
-def run_request(request_id: str, gateway: str) -> None:
+def run_request(request_id: str) -> None:
+    """Take the request from the console, carry it out, answer it (all through the agent API)."""
     try:
-        request = store.take(request_id, gateway)
+        request = remote.take(request_id)
         if request is None:
-            log.info("control request %s: not this gateway's, answered or too old; skipped", request_id)
             return
         log.info("control request %s: %s", request_id, request.kind)
-        store.answer(request_id, handle(request))
+        remote.answer(request_id, handle(request))
     except Exception:  # one request failing must not end the consumer; the page says "no answer yet"
         log.exception("control request %s failed", request_id)
     finally:
-        connection.close()
+        connection.close()  # the container reports still write the database (until they use the API too)
 
 
 class ControlConsumer(bootsteps.StartStopStep):
@@ -104,7 +104,7 @@ class ControlConsumer(bootsteps.StartStopStep):
             log.warning("control consumer of %s: a message that is not a task; dropped", self.gateway)
             return
         if task == CONTROL_TASK and args:
-            self._pool.submit(run_request, str(args[0]), self.gateway)
+            self._pool.submit(run_request, str(args[0]))
         elif task:
             # Sent here by an older console (a converge): it belongs with the pulls.
             self.app.send_task(task, tuple(args), queue=pull_queue(self.gateway), retry=False)

@@ -21,7 +21,7 @@ from registries.check import CheckResult, check_image
 from registries.errors import PullError
 from registries.reference import registry_of
 
-from .store import Taken
+from .remote import Taken
 
 
 def handle(request: Taken) -> dict:
@@ -53,7 +53,7 @@ def check(reference: str, login: Login) -> CheckResult:
     return check_image(settings.DOCKER_HOST, reference, auth)
 
 
-def container_action(instance: ContainerInstance, action: str) -> dict:
+def container_action(instance, action: str) -> dict:
     try:
         message = act(instance, action)
     except ContainerError as error:

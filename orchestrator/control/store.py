@@ -1,7 +1,7 @@
-"""The agent's reads and writes of control requests: take one (its secrets wiped as it is read), answer it.
+"""Control requests as the agent API hands them over: take one (its secrets wiped as it is read), answer it.
 
-The one place an agent touches ControlRequest rows; the agent API of the next
-step replaces these functions with HTTP calls, and nothing else changes.
+The console's side (orchestrator/agentapi/control.py calls these); an agent reaches them only through the API
+(:mod:`.remote`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Every ``GATEWAY_HEARTBEAT_SECONDS`` it asks the daemon for its facts (platform,
 Docker version, storage driver and free space, CPUs, memory, running
-containers) and writes them with the time on the gateway's row, then reports
-the states of the gateway's containers that changed. It beats even
+containers) and sends them to the console (``POST /agent/v1/heartbeat``, which
+also sweeps the gateway's jobs), then reports the states of its containers. It beats even
 when the daemon does not answer (the agent is alive; the facts say the daemon
 is not), and not at all once the process is gone: the console judges a
 gateway offline from the heartbeat's age alone.
@@ -19,13 +19,12 @@ from celery import bootsteps
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from orchestrator.agent.client import ConsoleError, Refused, console
 from orchestrator.containers import report
 from orchestrator.containers.daemon import ContainerError
 from registries.daemon import open_client
 from registries.errors import PullError
 from registries.platforms import from_docker_info
-
-from . import actions
 
 log = logging.getLogger(__name__)
 AGENT_VERSION = "1"
@@ -96,17 +95,23 @@ class Heartbeat(bootsteps.StartStopStep):
             "concurrency": self.concurrency,
             "docker_host": settings.DOCKER_HOST,
         }
-        known = actions.beat(self.gateway, facts)
-        if known and "docker_error" not in facts:
+        try:
+            # One try: a beat that does not arrive is a beat missed, and the next comes soon.
+            console().post("heartbeat", {"facts": facts}, attempts=1)
+        except Refused as refused:
+            if refused.status == 404:
+                return False  # the gateway was removed
+            raise
+        if "docker_error" not in facts:
             self._report_containers()
-        return known
+        return True
 
     def _report_containers(self) -> None:
         # Every beat, the states of the gateway's containers, so a crash or a `docker stop` on the host shows.
         try:
             report.resync(self.gateway)
-        except ContainerError as error:
-            log.info("gateway %s: container states not reported: %s", self.gateway, error.code)
+        except (ContainerError, ConsoleError) as error:
+            log.info("gateway %s: container states not reported: %s", self.gateway, type(error).__name__)
 
     def _run(self) -> None:
         try:
@@ -114,8 +119,8 @@ class Heartbeat(bootsteps.StartStopStep):
                 try:
                     if not self.beat_once():
                         log.warning("gateway %s is not in the console's database; heartbeat not recorded", self.gateway)
-                except DatabaseError as exc:
-                    log.warning("gateway %s: heartbeat not written: %s", self.gateway, exc)
+                except (ConsoleError, DatabaseError) as exc:
+                    log.warning("gateway %s: heartbeat not delivered: %s", self.gateway, exc)
                     connection.close()
                 if self._stop.wait(settings.GATEWAY_HEARTBEAT_SECONDS):
                     return

@@ -18,12 +18,26 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture
-def answering_agent(transactional_db, monkeypatch):
+def agent_console(transactional_db, live_server, monkeypatch):
+    """This process as an agent of `local`: CONSOLE_URL is a live server on this test's database, with a token."""
+    from django.conf import settings as django_settings
+
+    from orchestrator.agent import client
+    from orchestrator.gateways.actions import rotate_token
+
+    monkeypatch.setattr(django_settings, "CONSOLE_URL", live_server.url)
+    monkeypatch.setenv("GATEWAY_TOKEN", rotate_token("local"))
+    monkeypatch.setattr(client, "_console", None)
+    return live_server
+
+
+@pytest.fixture
+def answering_agent(agent_console, monkeypatch):
     """The gateway `local` online, and its agent's control code answering each request the web sends.
 
     Only the broker is left out: a sent control task runs the agent's own ``run_request`` in a thread, as
-    the agent's consumer would, against this test's database. The agent has no daemon here
-    (DOCKER_HOST points at nothing), so what touches Docker answers daemon_unreachable.
+    the agent's consumer would, through the agent API of a live server on this test's database. The agent
+    has no daemon here (DOCKER_HOST points at nothing), so what touches Docker answers daemon_unreachable.
     ``agent.delay`` holds each answer back that many seconds; ``agent.sent`` lists what was sent.
     """
     from celery import current_app
@@ -42,11 +56,10 @@ def answering_agent(transactional_db, monkeypatch):
         agent.sent.append((name, args, queue))
         if name != CONTROL_TASK:
             return
-        gateway = queue.removeprefix("gw.").removesuffix(".control")
 
         def answer():
             time.sleep(agent.delay)
-            run_request(args[0], gateway)
+            run_request(args[0])
 
         thread = threading.Thread(target=answer, daemon=True)
         agent.threads.append(thread)

@@ -12,7 +12,6 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
-import pytest
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
@@ -98,22 +97,20 @@ def test_no_request_leaves_from_inside_a_transaction(answering_agent):
     assert answering_agent.sent == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_old_request_is_not_carried_out():
+def test_an_old_request_is_not_carried_out(answering_agent):
     instance = ContainerInstance.objects.create(name="web", image_name="busybox", enabled=True)
     request = ControlRequest.objects.create(gateway=instance.gateway, instance=instance, kind="stop")
     ControlRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(minutes=10))
-    run_request(str(request.pk), "local")
+    run_request(str(request.pk))
     request.refresh_from_db()
     assert request.state == ControlRequest.State.EXPIRED
     assert request.answer["error"]["code"] == "expired"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_agent_does_not_take_another_gateway_s_request():
+def test_an_agent_does_not_take_another_gateway_s_request(answering_agent):
     other = Gateway.objects.create(name="plant-2")
     request = ControlRequest.objects.create(gateway=other, kind="check", secrets='{"password": "x"}')
-    run_request(str(request.pk), "local")
+    run_request(str(request.pk))  # with local's token: the console answers 404
     request.refresh_from_db()
     assert request.state == ControlRequest.State.PENDING and request.answer is None
     assert request.secrets == '{"password": "x"}'  # still there for its own agent, still encrypted

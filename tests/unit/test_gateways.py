@@ -201,7 +201,7 @@ def test_a_queued_pull_on_an_offline_gateway_says_what_it_waits_for():
     assert job.as_json()["gateway_note"] == "Queued: waiting for gateway local (last seen never)."
 
 
-def test_the_heartbeat_reports_a_daemon_that_does_not_answer(settings):
+def test_the_heartbeat_reports_a_daemon_that_does_not_answer(agent_console, settings):
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
     app = SimpleNamespace(conf={"console_gateway": "local"})
     beat = Heartbeat(SimpleNamespace(app=app, concurrency=8, steps=[]))

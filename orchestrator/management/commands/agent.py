@@ -10,26 +10,13 @@ consumer of its own so they never wait behind pulls), with the heartbeat
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from orchestrator.agent.client import NotConfigured, Refused, Unreachable, console
 from orchestrator.celery import app
-from orchestrator.gateways.actions import find_by_token
-
-
-def _token() -> str:
-    token = os.environ.get("GATEWAY_TOKEN", "").strip()
-    if not token and os.environ.get("GATEWAY_TOKEN_FILE"):
-        try:
-            token = Path(os.environ["GATEWAY_TOKEN_FILE"]).read_text().strip()
-        except OSError as exc:
-            raise CommandError(f"GATEWAY_TOKEN_FILE cannot be read: {exc.strerror}") from None
-    if not token:
-        raise CommandError("Set GATEWAY_TOKEN (or GATEWAY_TOKEN_FILE): `manage.py gateway add NAME` prints one.")
-    return token
 
 
 class Command(BaseCommand):
@@ -50,19 +37,25 @@ class Command(BaseCommand):
         parser.add_argument("--hostname", default=None, help="the worker's name (default agent@<gateway>.%%h)")
 
     def handle(self, *args, concurrency, pool, loglevel, hostname, **options):
-        gateway = find_by_token(_token())
-        if gateway is None:
+        try:
+            # Who this agent is: the console says, from the token (the agent API; nothing is read locally).
+            gateway = SimpleNamespace(**console().get("gateway"))
+        except NotConfigured as error:
+            raise CommandError(str(error)) from None
+        except Refused:
             # Never say which part was wrong, nor echo the token.
-            raise CommandError("The console knows no gateway with this token (rotated, or mistyped).")
+            raise CommandError("The console does not accept this token (rotated, or mistyped).") from None
+        except Unreachable as error:
+            raise CommandError(f"{error} Check CONSOLE_URL ({settings.CONSOLE_URL}).") from None
         # Read by the heartbeat and the sweeper: this agent's gateway, and only its jobs.
         app.conf.console_gateway = gateway.name
         name = hostname or f"agent@{gateway.name}.%h"
         # Celery's pool runs the pulls; the control queue has a consumer of its own (orchestrator.control.consumer).
-        argv = ["worker", "-Q", gateway.queue, "-n", name]
+        argv = ["worker", "-Q", gateway.pull_queue, "-n", name]
         # Agents need no mingle or gossip with each other: each has its own queues, and it saves broker traffic.
         argv += ["-l", loglevel, "--without-mingle", "--without-gossip"]
         argv += ["--pool", pool, "-c", str(concurrency or settings.AGENT_CONCURRENCY)]
         self.stdout.write(
-            f"Agent of gateway {gateway.name}: pulls from {gateway.queue}, requests from {gateway.control_queue}"
+            f"Agent of gateway {gateway.name}: pulls from {gateway.pull_queue}, requests from {gateway.control_queue}"
         )
         app.worker_main(argv)

@@ -1,0 +1,32 @@
+"""What the agent gets of an instance from the console: its document (agentapi/documents.py), as attributes.
+
+The agent's container code reads ``pk``, ``name``, ``enabled`` and the spec of an instance; a document gives
+those without a database row, and without any secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Instance:
+    pk: int
+    name: str
+    enabled: bool
+    reference: str = ""
+    digest_pin: str = ""
+    spec: dict = field(default_factory=dict)
+    settings_hash: str | None = None
+
+    @classmethod
+    def of(cls, document: dict) -> Instance:
+        return cls(
+            pk=document["id"],
+            name=document["name"],
+            enabled=document["enabled"],
+            reference=document.get("reference", ""),
+            digest_pin=document.get("digest_pin") or "",
+            spec=document.get("spec") or {},
+            settings_hash=document.get("settings_hash"),
+        )
