@@ -3,7 +3,8 @@
 Starts the stack of tests/stack, gunicorn and the agent of ``local`` in a fresh
 work directory, measures the figures of issue 9 and the fleet figures of the
 issue "Gateways" (three more daemons with a gateway and an agent each; a
-thousand gateway rows heartbeating), stops everything, and writes
+thousand gateway rows heartbeating), the agent API under a fleet's load
+(issue 16: heartbeats and progress batches over HTTP), stops everything, and writes
 ``<out>/<prefix>.json`` and ``<out>/<prefix>.md``. A full run writes
 ``bench/results/latest.*`` (committed, quoted by the README); ``--quick`` (a
 small image, fewer runs and rows; what the test suite runs) writes
@@ -26,7 +27,7 @@ from pathlib import Path
 from .report import REPO, Figure, git_commit, machine_info, write_reports
 
 RESULTS = REPO / "bench" / "results"
-GROUPS = {"pulls", "concurrent", "fleet", "gateways", "progress", "status"}
+GROUPS = {"pulls", "concurrent", "fleet", "gateways", "agentapi", "progress", "status"}
 
 
 @dataclass
@@ -55,6 +56,11 @@ class Config:
     gateway_requests: int
     gateway_instances: int  # per gateway
     gateway_jobs: int  # per instance
+    agent_gateways: tuple[int, int]  # small size, full size (the load runs at the full one)
+    agent_pulls: tuple[int, int]
+    agent_seconds: float  # the load's length, warm-up included
+    agent_warmup: float
+    agent_processes: int  # load processes
 
 
 FULL = Config(
@@ -82,6 +88,11 @@ FULL = Config(
     gateway_requests=60,
     gateway_instances=2,
     gateway_jobs=5,
+    agent_gateways=(10, 1_000),
+    agent_pulls=(1, 100),
+    agent_seconds=33,
+    agent_warmup=3,
+    agent_processes=4,
 )
 QUICK = Config(
     layers=2,
@@ -109,6 +120,12 @@ QUICK = Config(
     gateway_requests=10,
     gateway_instances=1,
     gateway_jobs=4,
+    # A fifth of the agent API's load, for 5 s.
+    agent_gateways=(10, 200),
+    agent_pulls=(1, 20),
+    agent_seconds=6,
+    agent_warmup=1,
+    agent_processes=2,
 )
 CONDITIONS = (
     "Everything runs on one machine: the sandboxed dockerd (vfs storage driver: every layer is a full copy on "
@@ -143,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(sorted(GROUPS)),
         help="comma-separated groups to measure, for diagnosis: pulls (figures 1, 2, 6), concurrent (5), "
         "fleet (3 gateways x 8 images at once, agent memory), gateways (/gateways/ and /gateways.json at 1,000 "
-        "gateways), progress (3), status (4); the test suite and the committed report use all",
+        "gateways), agentapi (the agent API's heartbeats and progress batches under a fleet's load), progress (3), "
+        "status (4); the test suite and the committed report use all",
     )
     args = parser.parse_args(argv)
 
@@ -243,6 +261,22 @@ def measure(
                 config.gateway_jobs,
                 log,
             )
+        if "agentapi" in only:
+            from .agent_api import agent_api
+
+            log(
+                f"agent API: {config.agent_gateways[1]:,} gateways heartbeating, {config.agent_pulls[1]} pulls "
+                "reporting progress"
+            )
+            figures += agent_api(
+                bench,
+                config.agent_gateways,
+                config.agent_pulls,
+                config.agent_seconds,
+                config.agent_warmup,
+                config.agent_processes,
+                log,
+            )
         if "progress" in only:
             log("figure 3: progress pipeline")
             figures += progress_pipeline(config.events, config.paced_seconds, log)
@@ -269,6 +303,11 @@ def measure(
         "gateway_json_p95_ms",
         "gateway_list_queries",
         "gateway_json_queries",
+        "agent_progress_p95_ms",
+        "agent_heartbeat_p95_ms",
+        "agent_load_sent_ratio",
+        "agent_progress_queries",
+        "agent_heartbeat_queries",
     ]
     figures.sort(key=lambda f: order.index(f.name) if f.name in order else len(order))
     return figures, machine

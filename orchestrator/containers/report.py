@@ -18,19 +18,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # states per request, the API's limit
 
-FIELDS = (
-    "exists",
-    "container_id",
-    "state",
-    "exit_code",
-    "restart_count",
-    "started_at",
-    "finished_at",
-    "error",
-    "image_digest",
-    "settings_hash",
-    "problem",
-)
 EMPTY = {
     "exists": False,
     "container_id": "",
@@ -44,6 +31,8 @@ EMPTY = {
     "settings_hash": "",
     "problem": "",
 }
+# The columns of a ContainerState row the agent reports (the console compares them to write only changes).
+FIELDS = tuple(EMPTY)
 
 
 def refresh(instance_id: int) -> None:

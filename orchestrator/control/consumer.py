@@ -40,7 +40,7 @@ def run_request(request_id: str) -> None:
     except Exception:  # one request failing must not end the consumer; the page says "no answer yet"
         log.exception("control request %s failed", request_id)
     finally:
-        connection.close()  # the container reports still write the database (until they use the API too)
+        connection.close()  # a check may read the ECR token cache (the gateway's own AWS credentials)
 
 
 class ControlConsumer(bootsteps.StartStopStep):
