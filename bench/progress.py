@@ -5,11 +5,12 @@ to ``events`` events: every event that carries ``current/total`` becomes a run
 of events whose ``current`` climbs to the recorded value, in the recorded order,
 so the shape (layers, interleaving, statuses) is the real one.
 
-It goes through the worker's own code: :func:`orchestrator.pulls.attempt.pull_once`
+It goes through the agent's own code: :func:`orchestrator.pulls.attempt.pull_once`
 (which folds each event with :class:`orchestrator.pulls.progress.ProgressFolder` and
 hands a snapshot to ``on_progress``, and runs the deadline/cancel watchdog) with
-:class:`orchestrator.pulls.runner.JobWriter` at ``settings.PULL_PROGRESS_WRITE_INTERVAL``,
-on a real job row in the SQLite database. Only the daemon is replaced: a client
+:class:`orchestrator.pulls.runner.JobWriter` at ``settings.PULL_PROGRESS_WRITE_INTERVAL``
+and :class:`orchestrator.pulls.link.Link`, through the agent API (served by threads of
+the bench's own process) onto a real job row in the SQLite database. Only the daemon is replaced: a client
 that answers ``POST /images/create`` with the recorded stream. Every INSERT,
 UPDATE or DELETE any thread sends to the database is counted.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,52 +137,86 @@ class WriteCounter:
             connection.execute_wrappers.append(self)
 
 
-def _replay(events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: float | None) -> dict[str, Any]:
-    """One job through the worker's pull path, as ``orchestrator.pulls.runner`` drives it."""
+class RequestCounter:
+    """Counts the agent API requests the replay sends (the claim, events batches, reads)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def wrap(self, console) -> None:
+        call = console._call
+
+        def counted(*args, **kwargs):
+            with self.lock:
+                self.count += 1
+            return call(*args, **kwargs)
+
+        console._call = counted
+
+
+def _replay(
+    events: list[dict[str, Any]], counter: WriteCounter, paced_seconds: float | None, base_url: str
+) -> dict[str, Any]:
+    """One job through the agent's pull path, as ``orchestrator.pulls.runner`` drives it: claimed, reported and
+    ended through the agent API at ``base_url``."""
     from django.conf import settings
 
+    from orchestrator.agent import client
+    from orchestrator.gateways.actions import ensure_local, rotate_token
     from orchestrator.models import ContainerInstance, PullJob
-    from orchestrator.pulls import actions
     from orchestrator.pulls.attempt import pull_once
     from orchestrator.pulls.holders import holder_token
-    from orchestrator.pulls.lease import Lease
-    from orchestrator.pulls.runner import JobWriter, describe
+    from orchestrator.pulls.link import Link
+    from orchestrator.pulls.runner import JobWriter, claim
 
+    gateway = ensure_local()
+    console = client.Console(base_url, rotate_token(gateway.name))
+    client._console = console
+    requests = RequestCounter()
+    requests.wrap(console)
     instance = ContainerInstance.objects.create(
-        name=f"replay-{time.monotonic_ns()}", image_name=REFERENCE.rsplit(":", 1)[0], image_tag="1"
+        name=f"replay-{time.monotonic_ns()}", image_name=REFERENCE.rsplit(":", 1)[0], image_tag="1", gateway=gateway
     )
-    job = PullJob.objects.create(instance=instance, reference=REFERENCE)
+    job = PullJob.objects.create(instance=instance, reference=REFERENCE, dispatched_at=None)
     counter.count, counter.active = 0, True
     started = time.perf_counter()
-    fence = actions.claim(job.pk, holder_token("bench-replay"))
-    if fence is None:
-        raise RuntimeError(f"could not claim the replay job: {describe(job.pk)}")
-    lease = Lease(fence)
-    lease.start()  # the heartbeat thread: its writes count too
+    holder = holder_token("bench-replay")
+    order = claim(job.pk, holder)
+    if order is None:
+        raise RuntimeError(f"could not claim the replay job {job.pk}")
+    link = Link(job.pk, holder)
+    link.start()  # the link's thread: its beats and progress batches count too
     try:
-        actions.begin_attempt(lease, 1)
-        writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
+        link.step("begin_attempt", number=order["attempt"])
+        writer = JobWriter(link, settings.PULL_PROGRESS_WRITE_INTERVAL)
         outcome = pull_once(
             ReplayDaemon(events, paced_seconds),
             REFERENCE,
             auth_config=None,
             deadline=time.monotonic() + 3600,
             on_progress=writer.progress,
-            should_cancel=lease.cancel_requested,
+            should_cancel=link.cancel_requested,
             docker_host="replay",
         )
-        writer.progress(outcome.snapshot, force=True)  # as pull_image does when the stream ends
+        writer.progress(outcome.snapshot, force=True)  # as the runner does when the stream ends
+        link.step("pulled", digest="", platform="", up_to_date=False)
         elapsed = time.perf_counter() - started
         counter.active = False
-        actions.pulled(lease, digest="", platform="", up_to_date=False)
-        actions.finish(lease, PullJob.State.SUCCEEDED)
+        link.step("finish", state=PullJob.State.SUCCEEDED)
     finally:
         counter.active = False
-        lease.stop()
+        link.stop()
+        client._console = None
     row = PullJob.objects.get(pk=job.pk)
     if row.progress != 100 or row.layers_done != row.layers_total or not row.layers:
         raise RuntimeError(f"the replay did not fold to a finished pull: {row.as_json()}")
-    return {"elapsed_s": elapsed, "writes": counter.count, "progress_writes": writer.writes}
+    return {
+        "elapsed_s": elapsed,
+        "writes": counter.count,
+        "progress_writes": writer.writes,
+        "api_requests": requests.count,
+    }
 
 
 def _fold_rates(stream: list[dict[str, Any]]) -> dict[str, int]:
@@ -204,6 +240,29 @@ def _fold_rates(stream: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
+@contextmanager
+def _console_in_this_process():
+    """The console's agent API on a free port, served by threads of this process: the write counter sees the
+    statements its requests send, as it saw the runner's own when the runner wrote the row itself."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet, allow_reuse_address=False)
+    server.set_app(WSGIHandler())
+    thread = threading.Thread(target=server.serve_forever, name="bench-console", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 def progress_pipeline(events: int, paced_seconds: float, log) -> list[Figure]:
     from django.conf import settings
 
@@ -211,9 +270,10 @@ def progress_pipeline(events: int, paced_seconds: float, log) -> list[Figure]:
     rates = _fold_rates(stream)
     counter = WriteCounter()
     counter.install()
-    flat = _replay(stream, counter, None)
-    log(f"  flat out: {events} events in {flat['elapsed_s']:.3f} s, {flat['writes']} writes")
-    paced = _replay(stream, counter, paced_seconds)
+    with _console_in_this_process() as base_url:
+        flat = _replay(stream, counter, None, base_url)
+        log(f"  flat out: {events} events in {flat['elapsed_s']:.3f} s, {flat['writes']} writes")
+        paced = _replay(stream, counter, paced_seconds, base_url)
     log(f"  paced over {paced_seconds} s: {paced['writes']} writes in {paced['elapsed_s']:.2f} s")
     interval = settings.PULL_PROGRESS_WRITE_INTERVAL
     common = {
@@ -246,14 +306,17 @@ def progress_pipeline(events: int, paced_seconds: float, log) -> list[Figure]:
             unit="writes/s",
             op="<=",
             limit=5,
-            note=f"The same stream paced over {paced_seconds:g} s ({events / paced_seconds:,.0f} events/s); every "
-            "write statement counted, between the claim and the last progress write: the claim, the attempt "
-            "entry, progress writes, the lease's heartbeat thread.",
+            note=f"The same stream paced over {paced_seconds:g} s ({events / paced_seconds:,.0f} events/s), through "
+            "the agent API (served in the bench's process, so its writes are counted); every write statement "
+            "counted, between the claim and the last progress write: the claim, the attempt entry, progress "
+            "batches, the link's beats.",
             detail={
                 **common,
                 "elapsed_s": round(paced["elapsed_s"], 3),
                 "db_writes": paced["writes"],
                 "progress_writes": paced["progress_writes"],
+                "api_requests": paced["api_requests"],
+                "api_requests_per_s": round(paced["api_requests"] / paced["elapsed_s"], 2),
             },
         ),
     ]

@@ -230,7 +230,7 @@ def measure(
         if "concurrent" in only:
             log("figure 5: concurrent pulls")
             figures.append(concurrent(bench, pull_config, log))
-        # The rest needs no local agent; stopping it keeps its sweeper away from the rows made below.
+        # The rest needs no local agent; stopping it keeps it from taking the rows made below.
         bench.stop_worker()
         from .progress import progress_pipeline
         from .status import status_endpoints

@@ -1,4 +1,5 @@
 from django.apps import AppConfig, apps
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 from .security.roles import ensure_roles
@@ -23,6 +24,9 @@ class OrchestratorConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate and every test flush, so the role groups always exist.
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="orchestrator.ensure_roles")
+        if settings.ORCHESTRATOR_ROLE == "agent":
+            # The audit log records what people do on the console; an agent writes no rows to record.
+            return
         from .audit.record import connect_receivers
 
         connect_receivers()

@@ -10,8 +10,6 @@ app = Celery("orchestrator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live beside their room's code; they are sent by name, never imported.
 app.autodiscover_tasks(["orchestrator.pulls", "orchestrator.containers"])
-# Every worker runs the pull sweeper (requeues pulls of dead workers, sends queued pulls).
-app.steps["worker"].add("orchestrator.pulls.sweeper:PullSweeper")
 # An agent (manage.py agent) reports its gateway's facts and that it is alive.
 app.steps["worker"].add("orchestrator.gateways.heartbeat:Heartbeat")
 # An agent answers checks, container actions and output requests beside its pull pool.

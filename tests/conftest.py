@@ -137,7 +137,8 @@ def start_worker(
 ) -> Worker:
     """The agent of ``gateway`` (`manage.py agent`, its thread pool as shipped), as `make run` starts it.
 
-    ``agent_args`` adds options (``--pool prefork`` for the test of a killed pool process). Needs database access.
+    ``agent_args`` adds options (``--pool prefork`` for the test of a killed pool process). Needs database access
+    (to rotate the gateway's token); the agent itself has none.
     """
     from orchestrator.gateways.actions import rotate_token
     from orchestrator.models import Gateway
@@ -179,11 +180,14 @@ def stop_worker(worker: Worker, sig: int = signal.SIGTERM) -> None:
         worker.process.wait(timeout=10)
 
 
+# What only the console has: an agent's environment holds none of it.
+CONSOLE_ONLY = ("DATABASE_", "FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY")
+
+
 @pytest.fixture(scope="session")
 def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory, live_server) -> dict:
-    """Environment for a worker process that shares the test database and the stack."""
+    """Environment for an agent of the stack, talking to this process's live server (the console)."""
     from django.conf import settings
-    from django.db import connection
 
     from orchestrator.celery import app
 
@@ -195,6 +199,10 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory, live
     settings.DOCKER_HOST = "unix:///nonexistent/the-web-has-no-docker.sock"
     # A loaded test machine may keep the agent's answer past a user's 5 s; the late path has its own tests.
     settings.CONTROL_WAIT_SECONDS = 30
+    # The console (this process) gives a silent pull up after 15 s, and its agents beat every 2 s (a flush in a
+    # transactional test forgets the last beat: the next one comes soon); they learn both figures from it.
+    settings.PULL_STALE_AFTER_SECONDS = 15
+    settings.GATEWAY_HEARTBEAT_SECONDS = 2
     data_dir = tmp_path_factory.mktemp("worker-data")
     # boto3 in this process (the form's check) and in the worker talks to moto, never to AWS.
     aws = {
@@ -205,22 +213,31 @@ def worker_env(stack, django_db_setup, django_db_blocker, tmp_path_factory, live
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     os.environ.update(aws)
+    # The agent runs on its own settings (orchestrator/conf/agent.py), which read none of the console's
+    # database or keys; none of them is handed over either.
+    own = {name: value for name, value in os.environ.items() if not name.startswith(CONSOLE_ONLY)}
     return {
-        **aws,
-        **os.environ,
+        **own,
         "DATA_DIR": str(data_dir),
-        "DATABASE_PATH": str(connection.settings_dict["NAME"]),
         "CELERY_BROKER_URL": stack.redis_url,
         "DOCKER_HOST": stack.docker_host,
         # The agent API of this test process's live server (the agents' control requests go through it).
         "CONSOLE_URL": live_server.url,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def console_env(worker_env) -> dict:
+    """Environment for a console command (`manage.py pull`) on the test database: the console's own keys."""
+    from django.conf import settings
+    from django.db import connection
+
+    return {
+        **worker_env,
+        "DATABASE_PATH": str(connection.settings_dict["NAME"]),
         "FIELD_ENCRYPTION_KEY": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "PULL_SWEEP_SECONDS": "2",
-        # A flush (transactional tests) forgets the last beat: the next one comes soon.
-        "GATEWAY_HEARTBEAT_SECONDS": "2",
-        "PULL_STALE_AFTER_SECONDS": "15",
-        "PYTHONUNBUFFERED": "1",
     }
 
 

@@ -34,11 +34,13 @@ class NotConfigured(ConsoleError):
 
 
 class Refused(ConsoleError):
-    """The console answered 4xx: ``status``, ``code`` and ``message`` from its JSON error."""
+    """The console answered 4xx: ``status``, ``code`` and ``message`` from its JSON error, and the answer's
+    other keys in ``details`` (a 409 of a claim names the job's current holder)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.details = details or {}
 
 
 class Unreachable(ConsoleError):
@@ -106,10 +108,13 @@ class Console:
 
 def _refused(response: requests.Response) -> Refused:
     try:
-        error = response.json().get("error") or {}
+        body = response.json()
     except ValueError:
-        error = {}
-    return Refused(response.status_code, error.get("code", "refused"), error.get("message", response.reason))
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    details = {key: value for key, value in body.items() if key != "error"}
+    return Refused(response.status_code, error.get("code", "refused"), error.get("message", response.reason), details)
 
 
 _console: Console | None = None

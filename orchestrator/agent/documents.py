@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .client import Refused, console
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -30,3 +32,16 @@ class Instance:
             spec=document.get("spec") or {},
             settings_hash=document.get("settings_hash"),
         )
+
+
+def fetch_instance(instance_id: int, *, attempts: int = 3) -> Instance | None:
+    """The instance as the console has it now; None when it is not this gateway's (deleted, or moved away).
+
+    Raises ConsoleError (Unreachable) when the console cannot be asked.
+    """
+    try:
+        return Instance.of(console().get(f"instances/{instance_id}", attempts=attempts))
+    except Refused as refused:
+        if refused.status == 404:
+            return None
+        raise

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import JsonResponse
 
 from orchestrator.gateways import actions as gateways
-from orchestrator.pulls.lease import heartbeat_period
+from orchestrator.pulls.link import heartbeat_period
 from orchestrator.pulls.sweeper import sweep
 
 from .http import endpoint, not_found, read_json
@@ -55,7 +55,7 @@ def gateway_info(request):
             "control_queue": gateway.control_queue,
             # Seconds between two progress events of a pull (the runner's JobWriter).
             "progress_interval": settings.PULL_PROGRESS_WRITE_INTERVAL,
-            # A claimed job's beat period (pulls/lease.py), and when the console gives a silent job up.
+            # A claimed job's beat period (pulls/link.py), and when the console gives a silent job up.
             "job_beat_seconds": heartbeat_period(),
             "stale_after_seconds": settings.PULL_STALE_AFTER_SECONDS,
         }

@@ -13,7 +13,6 @@ from django.views.decorators.debug import sensitive_variables
 
 from orchestrator.models import PullJob
 from orchestrator.pulls import actions
-from orchestrator.pulls.runner import describe
 
 from . import documents, events, orders
 from .http import ApiError, endpoint, not_found, read_json
@@ -22,6 +21,16 @@ from .schema import HOLDER, fail, record
 log = logging.getLogger(__name__)
 
 _CLAIM = record({"holder": HOLDER, "gone_holder": HOLDER}, required=("holder",))
+
+
+def describe(job_id: int) -> str:
+    """Why a claim was refused, for the agent's log: the job's state and who holds it."""
+    row = PullJob.objects.filter(pk=job_id).values("state", "worker", "cancel_requested").first()
+    if row is None:
+        return "it no longer exists"
+    held = f", held by {row['worker']}" if row["state"] == PullJob.State.RUNNING and row["worker"] else ""
+    cancel = ", cancel requested" if row["cancel_requested"] else ""
+    return f"it is {row['state']}{held}{cancel}"
 
 
 def _own(request, job_id: int):

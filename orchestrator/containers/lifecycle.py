@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import docker
 
-from orchestrator.models import ContainerInstance, PullJob
+from orchestrator.agent.documents import Instance, fetch_instance
+from orchestrator.models.pulls import PullJob
 
 from .daemon import (
     LABEL_DIGEST,
@@ -38,7 +39,7 @@ from .daemon import (
     stop_and_remove,
     stranger_message,
 )
-from .spec import SpecErrors, build_spec, spec_values
+from .spec import SpecErrors, build_spec
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +88,17 @@ def _started(client: docker.APIClient, container_id: str, name: str, what: str) 
 
 
 def ensure_running(
-    instance: ContainerInstance,
+    instance: Instance,
     reference: str,
     digest: str,
     progress: Callable[..., None] = lambda **fields: None,
 ) -> Outcome:
-    """Make the instance's container run ``reference`` with the instance's settings; recreate only if needed."""
+    """Make the instance's container run ``reference`` with the instance's settings; recreate only if needed.
+
+    ``instance`` is the console's document of it (``agent/documents.py``): its name, id, spec and digest pin.
+    """
     try:
-        spec = build_spec(spec_values(instance), name=instance.name)
+        spec = build_spec(instance.spec, name=instance.name)
     except SpecErrors as errors:
         raise ContainerError(
             "container_failed", f"The container settings are invalid ({errors}). Edit the instance to fix them."
@@ -123,8 +127,9 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
     current = by_name(client, name)
     owner = labels_of(current).get(LABEL_INSTANCE)
     if current is not None and owner != str(instance.pk):
-        if owner and owner.isdigit() and not ContainerInstance.objects.filter(pk=int(owner)).exists():
-            # Left behind by a deleted instance (say the task queue was down): ours to replace.
+        if owner and owner.isdigit() and len(owner) <= 18 and fetch_instance(int(owner)) is None:
+            # Left behind by a deleted instance (say the task queue was down), or by one that has moved to
+            # another gateway: not this gateway's any more, so ours to replace.
             log.info("removing container %s of deleted instance %s", name, owner)
             stop_and_remove(client, current["Id"])
             current = None

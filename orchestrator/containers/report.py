@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from orchestrator.agent.client import ConsoleError, console
-from orchestrator.agent.documents import Instance
+from orchestrator.agent.documents import Instance, fetch_instance
 
 from .daemon import ContainerError, daemon_client
 from .status import observe
@@ -42,9 +42,11 @@ def refresh(instance_id: int) -> None:
     a move, the old one) 404, and nothing is reported.
     """
     try:
-        instance = Instance.of(console().get(f"instances/{instance_id}", attempts=2))
+        instance = fetch_instance(instance_id, attempts=2)
     except ConsoleError as error:
         log.info("instance %s: container state not reported: %s", instance_id, type(error).__name__)
+        return
+    if instance is None:
         return
     try:
         client = daemon_client()

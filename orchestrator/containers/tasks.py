@@ -6,7 +6,8 @@ import logging
 
 from celery import shared_task
 
-from orchestrator.models import ContainerInstance
+from orchestrator.agent.client import ConsoleError
+from orchestrator.agent.documents import fetch_instance
 
 from .daemon import ContainerError
 from .lifecycle import remove_instance_containers
@@ -19,10 +20,15 @@ log = logging.getLogger(__name__)
 def converge_instance(self, instance_id: int, gateway: str | None = None) -> str:
     """Stop and remove the instance's container on this gateway, unless it is enabled here (it converges on pull).
 
-    After a move, the old gateway's agent gets this: the instance is enabled, but elsewhere.
+    After a move, the old gateway's agent gets this: the instance is enabled, but elsewhere, so the console
+    no longer shows it to this agent (``fetch_instance`` says None), as for a deleted one. ``gateway`` (where the
+    container is) is what the console sends; the token's scope now decides, so it is not read.
     """
-    instance = ContainerInstance.objects.select_related("gateway").filter(pk=instance_id).first()
-    if instance is not None and instance.enabled and (gateway is None or instance.gateway.name == gateway):
+    try:
+        instance = fetch_instance(instance_id)
+    except ConsoleError:
+        raise self.retry(countdown=15) from None
+    if instance is not None and instance.enabled:
         return "enabled"
     try:
         removed = remove_instance_containers(instance_id)

@@ -11,6 +11,7 @@ import dataclasses
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from orchestrator.agent import ecr
 from orchestrator.containers import report
 from orchestrator.containers.daemon import ContainerError
 from orchestrator.containers.status import act, read_logs
@@ -38,13 +39,16 @@ def handle(request: Taken) -> dict:
 def check(reference: str, login: Login) -> CheckResult:
     """Access, digest and platforms of ``reference`` (normalized) through this gateway's daemon; never raises.
 
-    It resolves the credentials the pull would use (a stored or typed password,
-    or an ECR password made from AWS credentials, which is not cached: checking
-    writes nothing). An error from resolving the credentials (AWS) carries
-    ``field``, the form field it belongs to.
+    It resolves the credentials the pull would use: a stored or typed password (an ECR password the console
+    made from stored AWS keys comes as one), or an ECR password from the gateway's own AWS identity. An error
+    from resolving the credentials (AWS) carries ``field``, the form field it belongs to.
     """
+    host = registry_of(reference)
     try:
-        auth, _ = credentials.resolve(registry_of(reference), login, store=False)
+        if login.aws_auth == ContainerInstance.AwsAuth.CHAIN:
+            auth, _ = ecr.chain_login(host, login.registry_url)
+        else:
+            auth, _ = credentials.resolve(host, login, store=False)
     except PullError as error:
         if not login.aws_auth:
             return CheckResult(error={"code": error.code, "message": error.message})

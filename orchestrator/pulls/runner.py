@@ -1,12 +1,13 @@
-"""One pull job from claim to end: Kura's attempts and retries, then the container phase.
+"""One pull job from claim to end, on its gateway's agent: Kura's attempts and retries, then the container phase.
 
-The task message carries only the job id; credentials are read from the
-database (decrypted in the worker) right before each attempt. Kura's retry
-semantics: up to ``download_retries`` further attempts (0 = no limit; the
-budget is fixed on the job at queue time), ``download_retry_interval`` ms
-apart, each bounded by ``download_timeout`` s. Each task makes one attempt; a
-retry is the job queued again, due after the interval. Every write goes
-through :mod:`.actions`, fenced by this worker's claim.
+The task message carries only the job id. The agent claims the job through the console's agent API, which
+answers the order for one attempt: the normalized reference, the limits, and that one instance's registry
+credentials, decrypted (or made from stored AWS keys) by the console; "the gateway's AWS credentials" are the
+agent's own (:mod:`orchestrator.agent.ecr`). Kura's retry semantics: up to ``download_retries`` further
+attempts (0 = no limit; the budget is fixed on the job at queue time), ``download_retry_interval`` ms apart,
+each bounded by ``download_timeout`` s. Each task makes one attempt; a failed one with retries left goes back
+to queued on the console, which sends the task again, due after the interval. Every write is an event of the
+claim (:mod:`.link`), fenced by the console.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
+from orchestrator.agent import ecr
+from orchestrator.agent.client import Refused, console
 from orchestrator.containers.phase import run_container_phase
-from orchestrator.models import PullJob
 from registries.daemon import open_client
 from registries.errors import PullError
-from registries.reference import registry_of
 
-from . import actions, credentials
 from .attempt import pull_once
-from .holders import holder_token
-from .lease import Lease
+from .holders import holder_is_gone, holder_token
+from .link import Link
 from .progress import Snapshot
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # After the n-th rate_limited answer in a row, wait interval * 2^(n-1), at most this long (or the
 # interval itself when that is longer): a registry that counts requests is not asked again and again.
 RATE_LIMIT_BACKOFF_CAP = 600.0
+INTERNAL_ERROR = "The worker hit an internal error while pulling; its log has the details. Pull again."
 
 
 def retry_delay(code: str, interval: float, rate_limited_in_a_row: int = 0) -> float:
@@ -45,17 +47,17 @@ def retry_delay(code: str, interval: float, rate_limited_in_a_row: int = 0) -> f
 
 
 class JobWriter:
-    """Throttled progress writes: a snapshot is built and written only when the interval has passed."""
+    """Throttled progress: a snapshot is built only when the interval has passed, and left to the link to send."""
 
-    def __init__(self, fence: actions.Fence, interval: float) -> None:
-        self.fence = fence
+    def __init__(self, link: Link, interval: float) -> None:
+        self.link = link
         self.interval = interval
         self.last_write = 0.0
         self.pending: Snapshot | Callable[[], Snapshot] | None = None
         self.writes = 0
 
     def progress(self, snapshot: Snapshot | Callable[[], Snapshot], *, force: bool = False) -> None:
-        """Note progress; write it if the interval has passed. A callable is only called when writing."""
+        """Note progress; hand it over if the interval has passed. A callable is only called then."""
         self.pending = snapshot
         if force or time.monotonic() - self.last_write >= self.interval:
             self.flush()
@@ -63,130 +65,129 @@ class JobWriter:
     def flush(self) -> None:
         if self.pending is None:
             return
-        actions.record_progress(self.fence, self.pending() if callable(self.pending) else self.pending)
+        self.link.progress(self.pending() if callable(self.pending) else self.pending)
         self.pending = None
         self.writes += 1
         self.last_write = time.monotonic()
 
 
+def claim(job_id: int, holder: str) -> dict | None:
+    """The order of the attempt about to begin, now ``holder``'s; None when the console refuses the delivery.
+
+    Raises Unreachable when the console cannot be asked (the task puts the message back).
+    """
+    try:
+        return console().post(f"jobs/{job_id}/claim", {"holder": holder})
+    except Refused as refused:
+        current = refused.details.get("holder")
+        if refused.status == 409 and isinstance(current, str) and holder_is_gone(current):
+            # Its holder was a process of this agent that has certainly ended (an OOM-killed pool process):
+            # the console ends that attempt now rather than when its heartbeat goes stale.
+            try:
+                return console().post(f"jobs/{job_id}/claim", {"holder": holder, "gone_holder": current})
+            except Refused as again:
+                refused = again
+        # A second delivery (redelivered after a worker died, re-sent by the sweeper, a double click) of a job
+        # that already has a worker or has ended; or a job of another gateway (404). Refusing it is what keeps
+        # one pull per job.
+        log.info("pull job %s: delivery refused (%s): %s", job_id, refused.code, refused.message)
+        return None
+
+
 def run(job_id: int, worker_name: str) -> str:
     """The pull task's body. Returns its result word: succeeded, failed, retrying, cancelled, lost or skipped."""
     holder = holder_token(worker_name)
-    fence = actions.claim(job_id, holder)
-    if fence is None:
-        # A second delivery (redelivered after a worker died, re-sent by the sweeper, a double click):
-        # the job already has a worker, or has ended. Refusing it is what keeps one pull per job.
-        log.info("pull job %s: delivery refused, %s", job_id, describe(job_id))
+    order = claim(job_id, holder)
+    if order is None:
         return "skipped"
-    lease = Lease(fence)
-    lease.start()
+    link = Link(job_id, holder)
+    link.start()
+    begun = False
     try:
-        return _attempt(job_id, lease)
+        if not link.step("begin_attempt", number=order["attempt"]):
+            return _lost(link)
+        begun = True
+        return _attempt(order, link)
     except Exception:
         log.exception("pull job %s: internal error", job_id)
-        attempt = PullJob.objects.filter(pk=job_id).values_list("attempt", flat=True).first() or 0
-        actions.fail(
-            lease,
-            attempt,
-            "unknown",
-            "The worker hit an internal error while pulling; its log has the details. Pull again.",
-            note="The worker hit an internal error.",
+        number = order["attempt"] if begun else order["attempt"] - 1
+        link.step(
+            "fail", number=number, code="unknown", message=INTERNAL_ERROR, note="The worker hit an internal error."
         )
         return "failed"
     finally:
-        lease.stop()
+        link.stop()
 
 
-def _attempt(job_id: int, lease: Lease) -> str:
+def _attempt(order: dict, link: Link) -> str:
     """One attempt. A failure with retries left queues the job again, due after the interval: the task ends,
     so a pull waiting out its interval (or retrying a dead registry for ever) holds no worker."""
-    job = PullJob.objects.select_related("instance").get(pk=job_id)
-    instance = job.instance
-    writer = JobWriter(lease, settings.PULL_PROGRESS_WRITE_INTERVAL)
-    log.info("pull job %s: %s on %s (%s)", job_id, job.reference, settings.DOCKER_HOST, lease.holder)
-    job.attempt += 1
-    if not actions.begin_attempt(lease, job.attempt):
-        return _lost(lease)
+    job_id, number = order["job"], order["attempt"]
+    writer = JobWriter(link, settings.PULL_PROGRESS_WRITE_INTERVAL)
+    log.info("pull job %s: %s on %s (%s)", job_id, order["reference"], settings.DOCKER_HOST, link.holder)
     try:
-        outcome = _pull(job, registry_of(job.reference), lease, writer)
+        outcome = _pull(order, link, writer)
     except PullError as error:
         writer.flush()
-        if lease.lost.is_set():
-            return _lost(lease)
-        if error.code == "cancelled" or lease.cancel_requested():
-            actions.cancel_attempt(lease, job.attempt, error.message)
+        if link.lost.is_set():
+            return _lost(link)
+        if error.code == "cancelled" or link.cancel_requested():
+            link.step("cancel_attempt", number=number, message=error.message)
             log.info("pull job %s cancelled", job_id)
             return "cancelled"
-        if not error.retryable or not job.retries_left():
-            actions.fail(lease, job.attempt, error.code, error.message)
+        if not error.retryable or not order["retries_left"]:
+            link.step("fail", number=number, code=error.code, message=error.message)
             log.info("pull job %s failed: %s", job_id, error.code)
             return "failed"
-        delay = retry_delay(error.code, instance.download_retry_interval / 1000, _rate_limited_in_a_row(job, error))
-        log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, job.attempt, error.code, delay)
-        if not actions.attempt_failed(lease, job.attempt, error.code, error.message, delay):
-            return _lost(lease)
-        actions.dispatch(job_id)
+        in_a_row = order["rate_limited_in_a_row"] + 1 if error.code == "rate_limited" else 0
+        delay = retry_delay(error.code, order["download_retry_interval"] / 1000, in_a_row)
+        log.info("pull job %s attempt %s failed (%s); retrying in %.1f s", job_id, number, error.code, delay)
+        # The console queues the job again and sends its task, due after the delay.
+        if not link.step("attempt_failed", number=number, code=error.code, message=error.message, retry_in=delay):
+            return _lost(link)
         return "retrying"
     writer.progress(outcome.snapshot, force=True)
-    if not actions.pulled(
-        lease, digest=outcome.digest or "", platform=outcome.platform or "", up_to_date=outcome.up_to_date
+    if not link.step(
+        "pulled", digest=outcome.digest or "", platform=outcome.platform or "", up_to_date=outcome.up_to_date
     ):
-        return _lost(lease)
+        return _lost(link)
     log.info("pull job %s pulled: %s", job_id, outcome.digest)
     # Kura runs the container next; the job ends there (succeeded only once it runs).
-    result = run_container_phase(lease, digest=outcome.digest or "")
-    return _lost(lease) if result == "lost" else result
+    result = run_container_phase(link, digest=outcome.digest or "")
+    return _lost(link) if result == "lost" else result
 
 
-def _rate_limited_in_a_row(job: PullJob, error: PullError) -> int:
-    """How many answers in a row, this one included, were rate_limited (the history says the earlier ones)."""
-    if error.code != "rate_limited":
-        return 0
-    count = 1
-    for attempt in reversed(job.attempts or []):  # loaded before this attempt began
-        if attempt.get("code") != "rate_limited":
-            break
-        count += 1
-    return count
+@sensitive_variables("order", "auth", "secrets")
+def _login(order: dict) -> tuple[dict | None, tuple[str, ...]]:
+    """The attempt's auth_config and the secrets to scrub from messages. Raises PullError."""
+    if order.get("credentials_error"):
+        error = order["credentials_error"]
+        raise PullError(error["code"], error["message"])
+    if order.get("aws_chain"):
+        return ecr.chain_login(order["aws_chain"]["host"], order["aws_chain"].get("registry_url") or "")
+    return order.get("auth"), tuple(order.get("scrub") or ())
 
 
-def _pull(job: PullJob, registry: str, lease: Lease, writer: JobWriter):
-    instance = job.instance
-    deadline = time.monotonic() + instance.download_timeout
-    # Per attempt: an ECR password from AWS may need renewing between two attempts.
-    auth, secrets = credentials.for_instance(instance, registry)
+def _pull(order: dict, link: Link, writer: JobWriter):
+    deadline = time.monotonic() + order["download_timeout"]
+    auth, secrets = _login(order)
     client = open_client(settings.DOCKER_HOST)
     try:
         return pull_once(
             client,
-            job.reference,
+            order["reference"],
             auth_config=auth,
             deadline=deadline,
             on_progress=writer.progress,
-            should_cancel=lease.cancel_requested,
+            should_cancel=link.cancel_requested,
             docker_host=settings.DOCKER_HOST,
             secrets=secrets,
-            platform=instance.pull_platform or None,
+            platform=order.get("platform") or None,
         )
     finally:
         client.close()
 
 
-def describe(job_id: int) -> str:
-    """Why a delivery was refused, for the log: the job's state and who holds it."""
-    row = PullJob.objects.filter(pk=job_id).values("state", "worker", "cancel_requested").first()
-    if row is None:
-        return "it no longer exists"
-    held = f", held by {row['worker']}" if row["state"] == PullJob.State.RUNNING and row["worker"] else ""
-    cancel = ", cancel requested" if row["cancel_requested"] else ""
-    return f"it is {row['state']}{held}{cancel}"
-
-
-def _lost(fence: actions.Fence) -> str:
-    log.warning(
-        "pull job %s: %s no longer holds it (%s); stopped without writing",
-        fence.job_id,
-        fence.holder,
-        describe(fence.job_id),
-    )
+def _lost(link: Link) -> str:
+    log.warning("pull job %s: %s no longer holds it; stopped without writing", link.job_id, link.holder)
     return "lost"

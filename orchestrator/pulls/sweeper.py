@@ -1,24 +1,21 @@
-"""The pull sweeper: a thread in every Celery worker, one round every ``PULL_SWEEP_SECONDS``.
+"""The pull sweeper: one round per gateway heartbeat, run by the console when the agent beats (agentapi/gateway.py).
 
 A round (:func:`sweep`) requeues or fails running pulls whose worker stopped
 beating, and sends queued pulls the broker never got or lost.
 
-It is a worker bootstep rather than a beat task on purpose: a beat task travels
+It rides on the agent's heartbeat, not on a beat task: a beat task travels
 through the broker, so it cannot run while Redis is down (exactly when queued
-pulls pile up), and it waits behind long pulls when every worker process is
-busy. The thread needs only the database, and its first round after the broker
-is back sends what waited.
+pulls pile up). The heartbeat is HTTP, and the first one after the broker is
+back sends what waited. A gateway whose agent is gone is not swept: its running
+jobs wait for their agent, which alone can say what its daemon did.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
-from celery import bootsteps
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from orchestrator.models import PullJob
@@ -51,45 +48,3 @@ def sweep(stale_after: float | None = None, gateway: str | None = None) -> dict:
             counts[outcome] += 1
     counts["dispatched"] = actions.redispatch_waiting(lost_after=stale_after, gateway=gateway)
     return counts
-
-
-class PullSweeper(bootsteps.StartStopStep):
-    """Registered in orchestrator/celery.py; runs in the worker's main process."""
-
-    # After the pool: its processes are forked before this thread exists.
-    requires = ("celery.worker.components:Pool",)
-
-    def __init__(self, parent, **kwargs) -> None:
-        super().__init__(parent, **kwargs)
-        # In an agent, its gateway (manage.py agent sets it); a plain worker sweeps every gateway.
-        self.gateway = parent.app.conf.get("console_gateway")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, parent) -> None:
-        period = settings.PULL_SWEEP_SECONDS
-        if period <= 0:
-            log.info("pull sweeper disabled (PULL_SWEEP_SECONDS=%s)", period)
-            return
-        self._thread = threading.Thread(target=self._run, args=(period,), name="pull-sweeper", daemon=True)
-        self._thread.start()
-        log.info("pull sweeper: every %s s", period)
-
-    def stop(self, parent) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self, period: float) -> None:
-        try:
-            while not self._stop.wait(period):
-                try:
-                    counts = sweep(gateway=self.gateway)
-                except Exception:  # noqa: BLE001 - a bad round must not end the sweeper
-                    log.exception("pull sweep failed; next round in %s s", period)
-                    connection.close()
-                    continue
-                if any(counts.values()):
-                    log.info("pull sweep: %s", counts)
-        finally:
-            connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 from datetime import timedelta
@@ -51,7 +52,7 @@ def test_a_pasted_ecr_password_pulls(stack, worker):
     assert image_present(stack, stack.images["ecr"])
 
 
-def test_tokens_from_access_keys_pull_and_the_second_pull_reuses_the_cached_token(stack, worker):
+def test_tokens_from_access_keys_pull_and_the_second_pull_reuses_the_cached_token(stack, worker, caplog):
     remove_image(stack, stack.images["ecr"])
     EcrTokenCache.objects.all().delete()
     instance = ecr_instance(
@@ -62,11 +63,16 @@ def test_tokens_from_access_keys_pull_and_the_second_pull_reuses_the_cached_toke
         aws_secret_access_key="secret-marker-ecr",
     )
     before = fetches(worker)
-    first = wait_for_job(queue_pull(instance)[0].pk)
-    assert first.state == "succeeded", first.as_json()
-    second = wait_for_job(queue_pull(instance)[0].pk)
-    assert second.state == "succeeded", second.as_json()
-    assert fetches(worker) - before == 1, "the second pull must reuse the cached ECR password"
+    # The console makes the password (in this process: the live server answers the agent's claim), and the
+    # agent gets only that for the one job: the keys never reach the gateway.
+    with caplog.at_level(logging.INFO, logger="orchestrator.pulls.credentials"):
+        first = wait_for_job(queue_pull(instance)[0].pk)
+        assert first.state == "succeeded", first.as_json()
+        second = wait_for_job(queue_pull(instance)[0].pk)
+        assert second.state == "succeeded", second.as_json()
+    console_fetches = [record for record in caplog.records if FETCHED.search(record.getMessage())]
+    assert len(console_fetches) == 1, "the second pull must reuse the cached ECR password"
+    assert fetches(worker) == before, "the agent must not ask AWS with the instance's keys"
     # Cached encrypted, refreshed at half its life; moto's past expiry was not believed.
     cached = EcrTokenCache.objects.get()
     assert cached.expires_at > timezone.now() + timedelta(hours=11)
@@ -82,9 +88,16 @@ def test_tokens_from_access_keys_pull_and_the_second_pull_reuses_the_cached_toke
 
 
 def test_the_default_credential_chain_makes_tokens_too(stack, worker):
+    # "The gateway's AWS credentials" are the agent's own (its environment here): it asks AWS itself, once,
+    # and keeps the password in memory for the next pull.
     instance = ecr_instance(stack, "ecr-chain", aws_auth="chain")
+    before = fetches(worker)
     job = wait_for_job(queue_pull(instance)[0].pk)
     assert job.state == "succeeded", job.as_json()
+    again = wait_for_job(queue_pull(instance)[0].pk)
+    assert again.state == "succeeded", again.as_json()
+    assert fetches(worker) - before <= 1, "the agent must reuse the password it made"
+    assert fetches(worker) >= 1, "the agent makes chain passwords itself"
 
 
 def test_an_expired_pasted_password_fails_fast_without_the_daemon(stack, worker):

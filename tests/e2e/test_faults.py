@@ -4,7 +4,8 @@ cut connections, Docker Hub's 429, slow downloads, double clicks and cancels.
 Every test ends with the job's final state, its error code, its attempt count
 and history, and with no job left queued or running. Services a test stops are
 started again in ``finally``. The shared session worker runs with
-PULL_SWEEP_SECONDS=2 and PULL_STALE_AFTER_SECONDS=15 (tests/conftest.py).
+GATEWAY_HEARTBEAT_SECONDS=2 (each beat sweeps its gateway's jobs) and PULL_STALE_AFTER_SECONDS=15
+(tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from .helpers import docker_client, form_data, image_present, make_instance, wai
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 MIB = 1024 * 1024
+# How the console's 409 to a second claim begins (agentapi/jobs.py); the agent logs it whole.
+REFUSED = "The job was not claimed:"
 BIG_REPO = "faults/big"
 BIG_TAG = "v1"
 
@@ -168,7 +171,7 @@ def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
         # Another agent of the victim's gateway, to receive the victim's unacknowledged message later.
         late = start_worker(worker_env, tmp_path / "late.log", "late", gateway="faults-victim")
 
-        # The gateway's sweeper (each agent runs one for its gateway): no heartbeat for PULL_STALE_AFTER_SECONDS
+        # The console's sweeper (on each heartbeat of the gateway): no job heartbeat for PULL_STALE_AFTER_SECONDS
         # -> requeued, sent, taken.
         job = wait_until(
             lambda: (j := row(job.pk)).state == "running" and len(j.attempts) == 2 and j,
@@ -181,7 +184,8 @@ def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
 
         # Now the killed worker's message comes back (Redis's visibility timeout): the claim must refuse it.
         restore_unacked(stack.redis_url)
-        wait_for_log(late, f"pull job {job.pk}: delivery refused, it is running, held by {job.worker}", 30)
+        refused = f"pull job {job.pk}: delivery refused (not_claimable): {REFUSED} it is running, held by {job.worker}"
+        wait_for_log(late, refused, 30)
 
         proxy.rate = None
         job = wait_for_job(job.pk, timeout=90)
@@ -483,7 +487,7 @@ def test_two_pull_clicks_at_once_make_one_pull_and_a_second_delivery_is_refused(
     job = wait_until(lambda: downloading(job.pk), 30, "the download to start")
     # The same task delivered again while it runs (a redelivery, a sweeper re-send): refused by the claim.
     current_app.send_task(PULL_TASK, (job.pk,), queue=job.instance.gateway.queue)
-    wait_for_log(worker, f"pull job {job.pk}: delivery refused, it is running", 20)
+    wait_for_log(worker, f"pull job {job.pk}: delivery refused (not_claimable): {REFUSED} it is running", 20)
     proxy.rate = None
     job = wait_for_job(job.pk, timeout=60)
 

@@ -113,11 +113,11 @@ def test_a_stopped_daemon_fails_with_daemon_unreachable(stack, worker):
     assert "Docker daemon" in job.error_message
 
 
-def test_manage_py_pull_wait_exits_zero_on_success_and_one_on_failure(stack, worker, worker_env):
+def test_manage_py_pull_wait_exits_zero_on_success_and_one_on_failure(stack, worker, console_env):
     remove_image(stack, stack.images["busybox"])
     make_instance(stack, name="cli-good")
     make_instance(stack, name="cli-bad", image_tag="missing-tag")
-    env = {**worker_env}
+    env = {**console_env}
     good = subprocess.run(
         [sys.executable, "manage.py", "pull", "cli-good", "--wait"],
         env=env,

@@ -49,9 +49,9 @@ REPO = Path(__file__).resolve().parents[2]
 GATEWAYS = ("fleet-a", "fleet-b", "fleet-c")
 # The test agents beat every 2 s (the console's default is 15), so "offline" comes within seconds.
 HEARTBEAT_SECONDS = 2
-# A running pull beats a third of this (2 s here); an agent's sweeper releases it after this long.
+# A running pull beats a third of this (2 s here); the console's sweeper (on each gateway heartbeat) releases it
+# after this long.
 STALE_AFTER_SECONDS = 6
-SWEEP_SECONDS = 1
 ADMIN_USER = "fleet-admin"
 # Nothing listens there: the web process must not need a Docker daemon.
 NOWHERE = "unix:///nonexistent/docker.sock"
@@ -151,7 +151,7 @@ class Fleet:
     # ------------------------------------------------------------------ environments
 
     def console_env(self, data_dir: str, **extra: str) -> dict[str, str]:
-        """What every console process (web, agents, manage.py) runs with: the same database, broker and keys."""
+        """What every console process (the web, manage.py) runs with: the same database, broker and keys."""
         env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
         env.update(
             {
@@ -163,7 +163,6 @@ class Fleet:
                 "CELERY_BROKER_URL": self.redis_url,
                 "GATEWAY_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
                 "PULL_STALE_AFTER_SECONDS": str(STALE_AFTER_SECONDS),
-                "PULL_SWEEP_SECONDS": str(SWEEP_SECONDS),
                 "PYTHONUNBUFFERED": "1",
                 "DOCKER_HOST": NOWHERE,
                 MARKER_ENV: str(self.root),
@@ -192,13 +191,30 @@ class Fleet:
 
     # ------------------------------------------------------------------ agents
 
-    def agent_proc(self, gateway: Gateway) -> Proc:
-        env = self.console_env(
-            f"agent-{gateway.name}",
-            GATEWAY_TOKEN=gateway.token,
-            DOCKER_HOST=gateway.docker_host,
-            CONSOLE_URL=self.web_url,
+    def agent_env(self, gateway: Gateway) -> dict[str, str]:
+        """An agent's whole environment: the four variables of docs/agent-api.md, the tests' two intervals and
+        an empty data folder of its own. No database, no key, no secret key of the console."""
+        env = {key: os.environ[key] for key in _INHERITED if key in os.environ}
+        data_dir = self.root / "data" / f"agent-{gateway.name}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env.update(
+            {
+                "GATEWAY_TOKEN": gateway.token,
+                "CONSOLE_URL": self.web_url,
+                "CELERY_BROKER_URL": self.redis_url,
+                "DOCKER_HOST": gateway.docker_host,
+                "DATA_DIR": str(data_dir),
+                "GATEWAY_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+                "PULL_STALE_AFTER_SECONDS": str(STALE_AFTER_SECONDS),
+                "PYTHONUNBUFFERED": "1",
+                MARKER_ENV: str(self.root),
+                OWNER_ENV: owner_mark(),
+            }
         )
+        return env
+
+    def agent_proc(self, gateway: Gateway) -> Proc:
+        env = self.agent_env(gateway)
         return Proc(
             name=f"agent of {gateway.name}",
             argv=[sys.executable, "manage.py", "agent", "-l", "info"],

@@ -14,11 +14,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orchestrator.containers.phase import run_container_phase
+from orchestrator.agentapi.jobs import describe
 from orchestrator.models import ContainerInstance, PullJob
 from orchestrator.pulls import actions
 from orchestrator.pulls.holders import holder_is_gone, holder_token
-from orchestrator.pulls.runner import describe
 from orchestrator.pulls.sweeper import sweep
 
 # --- claims, leases and the sweeper --------------------------------------------------------
@@ -170,15 +169,23 @@ def test_the_history_keeps_the_latest_attempts_of_an_endless_retry(job):
     assert job.attempts[0]["number"] == 6
 
 
-def test_a_worker_that_lost_the_job_writes_nothing_in_the_container_phase(job, settings):
+def test_a_worker_that_lost_the_job_writes_nothing_in_the_container_phase(agent_console, settings):
     # Issue 13, bug 1: the container phase read the holder back from the row, so the old worker wrote on.
+    # The agent's phase runs through the agent API (pulls/link.py) as it does on a gateway.
+    from orchestrator.containers.phase import run_container_phase
+    from orchestrator.pulls.link import Link
+
     settings.DOCKER_HOST = "unix:///nonexistent/docker.sock"
-    fence_a = actions.claim(job.pk, "worker-a")
+    instance = ContainerInstance.objects.create(name="web", image_name="team/app", image_tag="1")
+    job = PullJob.objects.create(instance=instance, reference="docker.io/team/app:1", dispatched_at=timezone.now())
+    assert actions.claim(job.pk, "worker-a")
     _age_heartbeat(job.pk, 1000)
     assert actions.release_stale(job.pk, stale_after=10) == "requeued"
     assert actions.claim(job.pk, "worker-b")
     before = PullJob.objects.values().get(pk=job.pk)
-    assert run_container_phase(fence_a, digest="") == "lost"
+    link = Link(job.pk, "worker-a")
+    assert run_container_phase(link, digest="") == "lost"
+    assert link.lost.is_set()
     assert PullJob.objects.values().get(pk=job.pk) == before
 
 
@@ -211,9 +218,10 @@ def test_a_failed_attempt_frees_the_worker_and_the_job_is_due_after_the_interval
 
 
 def test_rate_limited_answers_in_a_row_are_read_from_the_history(job):
-    from orchestrator.pulls.runner import _rate_limited_in_a_row
-    from registries.errors import PullError
+    # The console counts the earlier ones into the order; the agent adds the answer it just got.
+    from orchestrator.agentapi.orders import rate_limited_in_a_row
 
     job.attempts = [{"code": "registry_unreachable"}, {"code": "rate_limited"}, {"code": "rate_limited"}]
-    assert _rate_limited_in_a_row(job, PullError("rate_limited", "429")) == 3
-    assert _rate_limited_in_a_row(job, PullError("timeout", "slow")) == 0
+    assert rate_limited_in_a_row(job) == 2
+    job.attempts.append({"code": "timeout"})
+    assert rate_limited_in_a_row(job) == 0

@@ -71,6 +71,8 @@ def load_settings(monkeypatch, tmp_path: Path, **env: str):
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # The part the agents share is read afresh too (the original comes back after the test).
+    monkeypatch.delitem(sys.modules, "orchestrator.conf.runtime", raising=False)
     spec = importlib.util.spec_from_file_location("settings_under_test", REPO / "orchestrator" / "settings.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -47,8 +47,13 @@ class Command(BaseCommand):
             raise CommandError("The console does not accept this token (rotated, or mistyped).") from None
         except Unreachable as error:
             raise CommandError(f"{error} Check CONSOLE_URL ({settings.CONSOLE_URL}).") from None
-        # Read by the heartbeat and the sweeper: this agent's gateway, and only its jobs.
+        # Read by the heartbeat and the control consumer: this agent's gateway.
         app.conf.console_gateway = gateway.name
+        # The console judges a gateway offline by its beat interval and gives a silent job up after its stale
+        # period: the agent beats, and waits for a silent console (pulls/link.py), by the console's figures,
+        # whatever this gateway's environment says. Set once, before any thread or pool starts.
+        settings.GATEWAY_HEARTBEAT_SECONDS = gateway.heartbeat_seconds
+        settings.PULL_STALE_AFTER_SECONDS = gateway.stale_after_seconds
         name = hostname or f"agent@{gateway.name}.%h"
         # Celery's pool runs the pulls; the control queue has a consumer of its own (orchestrator.control.consumer).
         argv = ["worker", "-Q", gateway.pull_queue, "-n", name]

@@ -1,0 +1,3 @@
+"""The agent serves no pages (orchestrator.conf.agent)."""
+
+urlpatterns: list = []
