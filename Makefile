@@ -26,7 +26,8 @@ venv-dev: $(VENV)/.dev
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-# Web server and the agent of the gateway `local` (a Celery worker with the heartbeat and the pull sweeper);
+# Web server and the agent of the gateway `local` (a Celery worker with the heartbeat, talking to the web
+# through the agent API with its token, on settings with no database and no keys: orchestrator/conf/agent.py);
 # Ctrl-C stops both. SQLite and the filesystem broker unless the environment says otherwise.
 # Development settings (generated keys in var/, no HTTPS) unless DJANGO_DEBUG is set: the image
 # and docker-compose.yml run as production.

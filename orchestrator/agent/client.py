@@ -72,6 +72,10 @@ class Console:
     def __repr__(self) -> str:  # never the token
         return f"Console({self.base!r})"
 
+    def forget_sessions(self) -> None:
+        """Drop every thread's session: a forked pool process must not share its parent's connections."""
+        self._local = threading.local()
+
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
@@ -118,6 +122,15 @@ def _refused(response: requests.Response) -> Refused:
 
 
 _console: Console | None = None
+
+
+def _after_fork_in_child() -> None:
+    if _console is not None:
+        _console.forget_sessions()
+
+
+# With `--pool prefork`, each pool process starts as a copy of the agent, open keep-alive sockets included.
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def console() -> Console:

@@ -51,7 +51,7 @@ GATEWAYS = ("fleet-a", "fleet-b", "fleet-c")
 HEARTBEAT_SECONDS = 2
 # A running pull beats a third of this (2 s here); the console's sweeper (on each gateway heartbeat) releases it
 # after this long.
-STALE_AFTER_SECONDS = 6
+STALE_AFTER_SECONDS = 10
 ADMIN_USER = "fleet-admin"
 # Nothing listens there: the web process must not need a Docker daemon.
 NOWHERE = "unix:///nonexistent/docker.sock"

@@ -42,3 +42,67 @@ def test_an_unreachable_console_is_named(db, settings, monkeypatch):
     monkeypatch.setattr(client.time, "sleep", lambda seconds: None)
     with pytest.raises(CommandError, match=r"did not answer GET gateway.*Check CONSOLE_URL \(http://127.0.0.1:9\)"):
         call_command("agent")
+
+
+AGENT_SETTINGS_PROBE = r"""
+import json, os, sys
+sys.argv = ["manage.py", "agent", "--help"]
+import manage
+# manage.main() would run the command; what it chose is all this needs, so stop right after the choice.
+from django.core import management
+management.execute_from_command_line = lambda argv: None
+manage.main()
+from django.conf import settings
+import django
+django.setup()
+from django.db import connection
+try:
+    connection.ensure_connection()
+    opened = "opened"
+except Exception as error:
+    opened = type(error).__name__
+from orchestrator.security.encryption import decrypt
+try:
+    decrypt("fernet:anything")
+    decrypted = "decrypted"
+except Exception as error:
+    decrypted = type(error).__name__
+print(json.dumps({"module": os.environ["DJANGO_SETTINGS_MODULE"], "engine": settings.DATABASES["default"]["ENGINE"],
+                  "keys": settings.FIELD_ENCRYPTION_KEYS, "opened": opened, "decrypted": decrypted}))
+"""
+
+
+def test_the_agent_always_runs_on_settings_without_a_database_or_keys(tmp_path):
+    # Even where the environment names the console's settings (the Makefile exports them) and holds its keys.
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from cryptography.fernet import Fernet
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        **{name: value for name, value in os.environ.items() if name in ("PATH", "HOME", "LANG")},
+        "DJANGO_SETTINGS_MODULE": "orchestrator.settings",
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DATABASE_PATH": str(tmp_path / "console.sqlite3"),
+        "DATA_DIR": str(tmp_path / "data"),
+        "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",  # not the filesystem broker, whose folders would go there
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", AGENT_SETTINGS_PROBE], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "module": "orchestrator.conf.agent",
+        "engine": "django.db.backends.dummy",
+        "keys": [],
+        "opened": "ImproperlyConfigured",
+        "decrypted": "ImproperlyConfigured",
+    }, seen
+    # Nothing of the console's was made in the data folder: no generated secret key, no key, no database.
+    assert sorted(path.name for path in (tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "console.sqlite3").exists()
