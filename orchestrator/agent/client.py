@@ -93,12 +93,17 @@ class Console:
         pause = 0.5
         for attempt in range(1, attempts + 1):
             try:
-                response = self._session().request(method, self.base + path, timeout=TIMEOUT, **kwargs)
+                # Never followed: a redirect would turn a POST into a GET, or take the token to another address.
+                response = self._session().request(
+                    method, self.base + path, timeout=TIMEOUT, allow_redirects=False, **kwargs
+                )
             except requests.RequestException as exc:
                 why = type(exc).__name__
             else:
-                if response.status_code < 400:
+                if response.status_code < 300:
                     return response.json()
+                if response.status_code < 400:
+                    raise _redirected(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise _refused(response)
                 why = f"HTTP {response.status_code}"
@@ -108,6 +113,16 @@ class Console:
             time.sleep(pause)
             pause = min(pause * 2, 30.0)
         raise Unreachable(f"The console did not answer {method} {path} ({why}).")
+
+
+def _redirected(response: requests.Response) -> Refused:
+    # Typically http:// to a console that sends every request to https:// (SECURE_SSL_REDIRECT).
+    where = response.headers.get("Location", "another address")
+    return Refused(
+        response.status_code,
+        "redirected",
+        f"The console redirects its agent API to {where}: set CONSOLE_URL to the console's own (https) address.",
+    )
 
 
 def _refused(response: requests.Response) -> Refused:

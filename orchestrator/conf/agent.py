@@ -19,6 +19,11 @@ INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "registr
 DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}}
 SECRET_KEY = secrets.token_urlsafe(50)
 FIELD_ENCRYPTION_KEYS: list[str] = []
+# The agent serves no pages: DEBUG would only keep a memory of queries it does not make.
+DEBUG = False
+# No remote control (`celery inspect`, `control shutdown`): over a shared broker, any agent could send it to
+# every other; agents need neither that nor mingle and gossip (manage.py agent turns those off).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 # The agent serves no pages; these keep Django's checks quiet.
 ALLOWED_HOSTS: list[str] = []
 ROOT_URLCONF = "orchestrator.agent.no_urls"

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import bootsteps
 from django.conf import settings
-from django.db import connection
 from kombu import Exchange, Queue
 
 from orchestrator.models.gateways import control_queue, pull_queue
@@ -39,8 +38,6 @@ def run_request(request_id: str) -> None:
         remote.answer(request_id, handle(request))
     except Exception:  # one request failing must not end the consumer; the page says "no answer yet"
         log.exception("control request %s failed", request_id)
-    finally:
-        connection.close()  # a check may read the ECR token cache (the gateway's own AWS credentials)
 
 
 class ControlConsumer(bootsteps.StartStopStep):

@@ -26,6 +26,19 @@ def control_queue(name: str) -> str:
     return f"gw.{name}.control"
 
 
+def unacked_keys(name: str) -> dict[str, str]:
+    """Redis keys where kombu keeps a gateway's delivered, unacknowledged messages (transport options).
+
+    Per gateway, so an agent restores only its own gateway's messages after the visibility timeout, and a
+    broker user per gateway (README, "Trust model") needs no key of another gateway's.
+    """
+    return {
+        "unacked_key": f"unacked.{pull_queue(name)}",
+        "unacked_index_key": f"unacked_index.{pull_queue(name)}",
+        "unacked_mutex_key": f"unacked_mutex.{pull_queue(name)}",
+    }
+
+
 def online_q(cutoff=None) -> models.Q:
     """Gateways whose agent beat since ``cutoff`` (default: now minus :func:`offline_after`): the one rule."""
     return models.Q(last_seen__gte=cutoff or timezone.now() - offline_after())

@@ -1,7 +1,8 @@
 """The compose files are valid for Compose (Debian's docker-compose 1.29, installed by tests/stack/install.sh).
 
 docker-compose.yml is the console side (web, Redis, Postgres; no Docker socket anywhere),
-docker-compose.gateway.yml the gateway side (the agent, with the socket).
+docker-compose.gateway.yml the gateway side (the agent, with the socket, and no database setting or key of the
+console: it needs only CONSOLE_URL, GATEWAY_TOKEN, CELERY_BROKER_URL and DOCKER_HOST).
 """
 
 import os
@@ -29,11 +30,9 @@ GATEWAY_VALUES = {
     "CONSOLE_URL": "https://console.example.com",
     "GATEWAY_TOKEN": "gwt_compose-test-token",
     "CELERY_BROKER_URL": "redis://:secret@console.example.com:6379/0",
-    "DATABASE_HOST": "console.example.com",
-    "DATABASE_PASSWORD": "z",
-    "FIELD_ENCRYPTION_KEY": "y",
-    "DJANGO_SECRET_KEY": "gateway-own",
 }
+# What an agent must never be given: the console's database and keys (orchestrator/conf/agent.py runs without them).
+CONSOLE_ONLY = ("DATABASE_", "POSTGRES_", "FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY", "PGSSLMODE")
 
 
 def _tool() -> str:
@@ -67,6 +66,10 @@ def _services(env_file: Path, *files: str) -> dict:
 
 def _published(service: dict) -> list[str]:
     return [str(port) for port in service.get("ports", [])]
+
+
+def _console_only(environment: dict) -> list[str]:
+    return sorted(key for key in environment if key.startswith(CONSOLE_ONLY))
 
 
 def test_console_file_runs_web_redis_postgres_and_mounts_no_docker_socket(tmp_path):
@@ -113,11 +116,15 @@ def test_gateway_file_runs_the_agent_with_the_docker_socket(tmp_path):
         assert env[key] == value, key
     assert env["DOCKER_HOST"] == "unix:///var/run/docker.sock"
     assert env["DATA_DIR"] == "/data" and env["DJANGO_DEBUG"] == "0"
-    assert env["DATABASE_ENGINE"] == "postgresql" and env["DATABASE_PORT"] == "5432"
+    # No database setting and no key of the console: the agent talks to the console through its API only.
+    assert _console_only(env) == [], env
+    text = (REPO / GATEWAY).read_text()
+    for name in ("DATABASE_", "FIELD_ENCRYPTION_KEY", "DJANGO_SECRET_KEY", "POSTGRES"):
+        assert name not in text, name
     assert "ports" not in agent, "the agent only connects out"
 
 
-@pytest.mark.parametrize("variable", ["GATEWAY_TOKEN", "CELERY_BROKER_URL", "CONSOLE_URL", "DATABASE_PASSWORD"])
+@pytest.mark.parametrize("variable", ["GATEWAY_TOKEN", "CELERY_BROKER_URL", "CONSOLE_URL"])
 def test_gateway_file_refuses_to_validate_without_a_required_variable(tmp_path, variable):
     values = {key: value for key, value in GATEWAY_VALUES.items() if key != variable}
     missing = _compose(_env_file(tmp_path, values), GATEWAY, quiet=True)
@@ -128,10 +135,13 @@ def test_gateway_file_refuses_to_validate_without_a_required_variable(tmp_path, 
 
 def test_both_files_merge_into_a_console_with_a_gateway_on_the_same_host(tmp_path):
     values = {**CONSOLE_VALUES, **GATEWAY_VALUES, "CELERY_BROKER_URL": "redis://redis:6379/0"}
-    services = _services(_env_file(tmp_path, {**values, "DATABASE_HOST": "postgres"}), CONSOLE, GATEWAY)
+    services = _services(_env_file(tmp_path, values), CONSOLE, GATEWAY)
     assert set(services) == {"web", "redis", "postgres", "agent"}
     assert any(str(volume).startswith(SOCKET) for volume in services["agent"]["volumes"])
     assert not any("docker.sock" in str(volume) for volume in services["web"]["volumes"])
+    # One .env holds the console's secrets, and still the agent's service gets none of them.
+    assert _console_only(services["agent"]["environment"]) == []
+    assert services["agent"]["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
 
 
 def _manage(environment: dict, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -159,11 +169,11 @@ def test_check_deploy_is_clean_with_the_compose_environment(tmp_path):
 
 
 def test_the_agent_starts_django_with_the_gateway_environment_alone(tmp_path):
-    """Production settings load from what the gateway file gives the agent: no variable of the console's is missing."""
-    from cryptography.fernet import Fernet
-
-    values = {**GATEWAY_VALUES, "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode()}
-    agent = _services(_env_file(tmp_path, values), GATEWAY)["agent"]["environment"]
+    """The agent's settings load from what the gateway file gives it; the console's would not (no key in it)."""
+    agent = _services(_env_file(tmp_path, GATEWAY_VALUES), GATEWAY)["agent"]["environment"]
     shown = _manage(agent, tmp_path / "agent", "agent", "--help")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "GATEWAY_TOKEN" in shown.stdout
+    # The same environment cannot run the console: production settings refuse to start without its keys.
+    console = _manage(agent, tmp_path / "console", "check")
+    assert console.returncode != 0 and "DJANGO_SECRET_KEY" in console.stderr, console.stdout + console.stderr

@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import reverse
 
 from orchestrator.models import ContainerInstance, Gateway, PullJob
+from orchestrator.models.gateways import unacked_keys
 from orchestrator.pulls.actions import PULL_TASK, queue_pull
 from tests.conftest import start_worker, stop_worker
 from tests.stack import (
@@ -134,15 +135,17 @@ def wait_for_log(worker, text: str, timeout: float) -> None:
     wait_until(lambda: text in worker.log(), timeout, f"{text!r} in {worker.log_path}")
 
 
-def restore_unacked(redis_url: str) -> None:
-    """Make Redis hand out again every message no worker acknowledged, as after the visibility timeout.
+def restore_unacked(redis_url: str, gateway_name: str) -> None:
+    """Make Redis hand out again every message of the gateway no worker acknowledged, as after the visibility
+    timeout.
 
-    This is kombu's own restore (what a worker runs once a message is older
+    This is kombu's own restore (what an agent runs once a message is older
     than its visibility_timeout), with a timeout of 0: the test need not wait hours.
     """
     from kombu import Connection
 
-    with Connection(redis_url, transport_options={"visibility_timeout": 0}) as conn:
+    options = {"visibility_timeout": 0, **unacked_keys(gateway_name)}
+    with Connection(redis_url, transport_options=options) as conn:
         conn.default_channel.qos.restore_visible(num=100)
 
 
@@ -183,7 +186,7 @@ def test_a_killed_worker_s_pull_is_requeued_and_finished_by_another_worker(
         assert job.worker and not job.worker.startswith("victim@")
 
         # Now the killed worker's message comes back (Redis's visibility timeout): the claim must refuse it.
-        restore_unacked(stack.redis_url)
+        restore_unacked(stack.redis_url, "faults-victim")
         refused = f"pull job {job.pk}: delivery refused (not_claimable): {REFUSED} it is running, held by {job.worker}"
         wait_for_log(late, refused, 30)
 

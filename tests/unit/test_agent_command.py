@@ -106,3 +106,36 @@ def test_the_agent_always_runs_on_settings_without_a_database_or_keys(tmp_path):
     # Nothing of the console's was made in the data folder: no generated secret key, no key, no database.
     assert sorted(path.name for path in (tmp_path / "data").iterdir()) == []
     assert not (tmp_path / "console.sqlite3").exists()
+
+
+def test_a_console_url_that_redirects_is_named_and_not_followed(settings, monkeypatch):
+    # An http:// address of a console that sends everything to https:// (SECURE_SSL_REDIRECT): the agent must
+    # not follow (a POST would become a GET, the token would go elsewhere) and must say what to set.
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            self.send_response(301)
+            self.send_header("Location", "https://console.example" + self.path)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.CONSOLE_URL = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("GATEWAY_TOKEN", "gwt_whatever-token-value-long-enough")
+        monkeypatch.setattr(client, "_console", None)
+        with pytest.raises(CommandError) as error:
+            call_command("agent")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "redirects its agent API to https://console.example/agent/v1/gateway" in str(error.value)
+    assert "CONSOLE_URL" in str(error.value) and asked == ["/agent/v1/gateway"]

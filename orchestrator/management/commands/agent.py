@@ -5,7 +5,9 @@ gateway), ``CELERY_BROKER_URL``, ``DOCKER_HOST`` and ``CONSOLE_URL``. It is a
 Celery worker on its gateway's queues, ``gw.<name>`` (pulls) and
 ``gw.<name>.control`` (checks, container actions and output, answered by a
 consumer of its own so they never wait behind pulls), with the heartbeat
-(:mod:`orchestrator.gateways.heartbeat`) and the pull sweeper for its own jobs.
+(:mod:`orchestrator.gateways.heartbeat`), which also has the console sweep its jobs.
+It runs on its own settings (``orchestrator.conf.agent``: no database, no keys); all
+it knows comes from the console's agent API.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orchestrator.agent.client import NotConfigured, Refused, Unreachable, console
 from orchestrator.celery import app
+from orchestrator.models.gateways import unacked_keys
 
 
 class Command(BaseCommand):
@@ -42,7 +45,9 @@ class Command(BaseCommand):
             gateway = SimpleNamespace(**console().get("gateway"))
         except NotConfigured as error:
             raise CommandError(str(error)) from None
-        except Refused:
+        except Refused as refused:
+            if refused.code == "redirected":
+                raise CommandError(refused.message) from None
             # Never say which part was wrong, nor echo the token.
             raise CommandError("The console does not accept this token (rotated, or mistyped).") from None
         except Unreachable as error:
@@ -54,6 +59,9 @@ class Command(BaseCommand):
         # whatever this gateway's environment says. Set once, before any thread or pool starts.
         settings.GATEWAY_HEARTBEAT_SECONDS = gateway.heartbeat_seconds
         settings.PULL_STALE_AFTER_SECONDS = gateway.stale_after_seconds
+        if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+            # This gateway's unacknowledged messages under keys of its own (models/gateways.unacked_keys).
+            app.conf.broker_transport_options = {**app.conf.broker_transport_options, **unacked_keys(gateway.name)}
         name = hostname or f"agent@{gateway.name}.%h"
         # Celery's pool runs the pulls; the control queue has a consumer of its own (orchestrator.control.consumer).
         argv = ["worker", "-Q", gateway.pull_queue, "-n", name]
