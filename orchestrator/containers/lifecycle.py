@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import docker
 
+from orchestrator.agent.client import ConsoleError
 from orchestrator.agent.documents import Instance, fetch_instance
 from orchestrator.models.pulls import PullJob
 
@@ -127,7 +128,7 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
     current = by_name(client, name)
     owner = labels_of(current).get(LABEL_INSTANCE)
     if current is not None and owner != str(instance.pk):
-        if owner and owner.isdigit() and len(owner) <= 18 and fetch_instance(int(owner)) is None:
+        if owner and _not_this_gateways(owner):
             # Left behind by a deleted instance (say the task queue was down), or by one that has moved to
             # another gateway: not this gateway's any more, so ours to replace.
             log.info("removing container %s of deleted instance %s", name, owner)
@@ -207,6 +208,16 @@ def _ensure_running(client, instance, reference, digest, spec, progress) -> Outc
             "network mode to host or none to say which you mean."
         )
     return outcome
+
+
+def _not_this_gateways(owner: str) -> bool:
+    """Whether the instance a container's label names is no longer this gateway's (deleted, or moved away)."""
+    if not owner.isdigit() or len(owner) > 18:
+        return False
+    try:
+        return fetch_instance(int(owner)) is None
+    except ConsoleError:
+        return False  # cannot tell now: the container is left alone, and the pull says whose it is
 
 
 def remove_instance_containers(instance_id: int) -> list[str]:

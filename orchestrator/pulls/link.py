@@ -50,6 +50,7 @@ class Link:
         self._cancel = False
         self._pending: Snapshot | None = None
         self._sent_at = 0.0
+        self._silent_since = 0.0  # when progress stopped getting through (0: it gets through); logged once
         # One request of this job at a time, so the console sees its events in the order they happened.
         self._send_lock = threading.Lock()
         self._wake = threading.Condition()
@@ -148,8 +149,20 @@ class Link:
             self._send([], attempts=1)
         except ConsoleError as error:
             # Dropped: the next one carries newer figures. The job stays ours until the stale period.
-            log.warning("pull job %s: progress not sent: %s", self.job_id, error)
+            if not self._silent_since:
+                log.warning(
+                    "pull job %s: progress not sent (trying again while the pull goes on): %s", self.job_id, error
+                )
+                self._silent_since = time.monotonic()
             self._sent_at = time.monotonic()
+            return
+        if self._silent_since:
+            log.info(
+                "pull job %s: the console answers again after %.0f s",
+                self.job_id,
+                time.monotonic() - self._silent_since,
+            )
+            self._silent_since = 0.0
 
     # ----------------------------------------------------------------- sending
 
