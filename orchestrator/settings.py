@@ -132,6 +132,9 @@ else:
             },
             # A file, not memory: the test worker process shares the test database.
             "TEST": {"NAME": env("DATABASE_TEST_PATH", str(DATA_DIR / "test-db.sqlite3"))},
+            # Each web thread keeps its connection for a minute, as on PostgreSQL: opening one (and its
+            # PRAGMAs) on every agent API request cost a fifth of the web's capacity (bench/agent_api.py).
+            "CONN_MAX_AGE": 60,
         }
     }
 
