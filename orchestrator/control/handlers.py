@@ -28,10 +28,11 @@ from .remote import Taken
 def handle(request: Taken) -> dict:
     if request.kind == "check":
         return dataclasses.asdict(check(request.payload["reference"], Login.joined(request.payload, request.secrets)))
+    if request.kind == "logs":
+        # read_logs's shape: {"logs": text} or {"error": why not}.
+        return read_logs(request.instance) if request.instance else {"error": "The instance is gone."}
     if request.instance is None:
         return {"error": {"code": "not_found", "message": "The instance is gone."}}
-    if request.kind == "logs":
-        return read_logs(request.instance)
     return container_action(request.instance, request.kind)
 
 

@@ -10,7 +10,6 @@ an agent would fail its pull, check or action, and show in its log.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from tests.e2e.faults_tools import TcpProxy
 from tests.stack import push_random_image
 from tests.stack.procs import MARKER_ENV
 
-from .fleet import _INHERITED, REPO, Fleet
+from .fleet import _INHERITED, Fleet, Proc
 from .orphans import OWNER_ENV
 from .test_fleet import (
     MIB,
@@ -123,26 +122,22 @@ def test_an_agent_on_another_gateways_queue_is_refused_and_the_job_completes_on_
     ids = web.gateway_ids()
     # Only the thief listens on B's queues: B's own agent is stopped.
     fleet.gateways[B].agent.stop()
-    thief_log = fleet.root / "logs" / "hostile.log"
     # A's gateway box with A's token, consuming B's queues.
-    env = fleet.agent_env(fleet.gateways[A])
-    with open(thief_log, "ab") as log:
-        thief = subprocess.Popen(
-            [sys.executable, "-m", "tests.fleet.hostile_agent", B],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    thief = Proc(
+        name="thief",
+        argv=[sys.executable, "-m", "tests.fleet.hostile_agent", B],
+        env=fleet.agent_env(fleet.gateways[A]),
+        log_path=fleet.root / "logs" / "hostile.log",
+    )
+    thief.start()
     try:
-        wait_until(lambda: " ready." in thief_log.read_text(errors="replace"), 60, "the thief to consume B's queue")
+        wait_until(lambda: " ready." in thief.output(), 60, "the thief to consume B's queue")
         # Saved and pulled (the save's check, if the console still counts B online, goes to B's control queue:
         # the thief cannot take it either, and the save goes on without its answer).
         job_id = create(web, instance_form(stack, ids[B], "trust-b", stack.images["busybox"]))
         instance = instance_of(web, job_id)
         refused = f"pull job {job_id}: delivery refused (not_found)"
-        wait_until(lambda: refused in thief_log.read_text(errors="replace"), 30, "the thief's claim to be refused")
+        wait_until(lambda: refused in thief.output(), 30, "the thief's claim to be refused")
         # Straight at the API with A's token: B's job and instance are "no such row", with no secret in them.
         token = fleet.gateways[A].token
         for method, path, body in (
@@ -157,9 +152,8 @@ def test_an_agent_on_another_gateways_queue_is_refused_and_the_job_completes_on_
         waiting = web.pull(job_id)
         assert waiting["state"] == "queued" and waiting["attempt"] == 0 and waiting["attempts"] == [], waiting
     finally:
-        thief.terminate()
-        thief.wait(timeout=30)
-    thief_said = thief_log.read_text(errors="replace")
+        thief.stop()
+    thief_said = thief.output()
     assert stack.registry_password not in thief_said and NO_DATABASE not in thief_said
     # B's own agent comes back; the console's sweeper (on its heartbeat) sends the job again, and B pulls it.
     fleet.start_agent(B)

@@ -65,8 +65,10 @@ class Command(BaseCommand):
         name = hostname or f"agent@{gateway.name}.%h"
         # Celery's pool runs the pulls; the control queue has a consumer of its own (orchestrator.control.consumer).
         argv = ["worker", "-Q", gateway.pull_queue, "-n", name]
-        # Agents need no mingle or gossip with each other: each has its own queues, and it saves broker traffic.
-        argv += ["-l", loglevel, "--without-mingle", "--without-gossip"]
+        # Agents need no mingle or gossip with each other (each has its own queues), and no Celery event
+        # heartbeats (nothing reads them; the console hears the agent's own beat): less broker traffic, and
+        # a per-gateway broker user needs no shared channel (README, "Trust model").
+        argv += ["-l", loglevel, "--without-mingle", "--without-gossip", "--without-heartbeat"]
         argv += ["--pool", pool, "-c", str(concurrency or settings.AGENT_CONCURRENCY)]
         self.stdout.write(
             f"Agent of gateway {gateway.name}: pulls from {gateway.pull_queue}, requests from {gateway.control_queue}"
