@@ -49,7 +49,8 @@ class Link:
         self.period = min(heartbeat_period(), CANCEL_POLL_SECONDS) if period is None else period
         self._cancel = False
         self._pending: Snapshot | None = None
-        self._sent_at = 0.0
+        self._sent_at = 0.0  # the last request of this job, any kind
+        self._progress_at = 0.0  # the last one that carried progress
         self._silent_since = 0.0  # when progress stopped getting through (0: it gets through); logged once
         # One request of this job at a time, so the console sees its events in the order they happened.
         self._send_lock = threading.Lock()
@@ -130,18 +131,24 @@ class Link:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        interval = settings.PULL_PROGRESS_WRITE_INTERVAL
         while not self._stop.is_set() and not self.lost.is_set():
             with self._wake:
-                since = time.monotonic() - self._sent_at
-                if self._pending is None or since < interval:
-                    wait = self.period - since if self._pending is None else interval - since
-                    self._wake.wait(max(0.05, wait))
+                wait = self._until_due()
+                if wait > 0:
+                    self._wake.wait(wait)
             if self._stop.is_set():
                 return
-            since = time.monotonic() - self._sent_at
-            if (self._pending is not None and since >= interval) or since >= self.period:
+            if self._until_due() <= 0:
                 self._beat()
+
+    def _until_due(self) -> float:
+        """Seconds until the next send: new progress once PULL_PROGRESS_WRITE_INTERVAL has passed since the last
+        progress sent (the first of a job at once), else a beat once ``period`` has passed since any request."""
+        now = time.monotonic()
+        beat_in = self.period - (now - self._sent_at)
+        if self._pending is None:
+            return beat_in
+        return min(beat_in, settings.PULL_PROGRESS_WRITE_INTERVAL - (now - self._progress_at))
 
     def _beat(self) -> None:
         """Send the pending progress, or a beat: the job's row says this agent is alive and pulling."""
@@ -154,7 +161,7 @@ class Link:
                     "pull job %s: progress not sent (trying again while the pull goes on): %s", self.job_id, error
                 )
                 self._silent_since = time.monotonic()
-            self._sent_at = time.monotonic()
+            self._sent_at = self._progress_at = time.monotonic()
             return
         if self._silent_since:
             log.info(
@@ -188,6 +195,8 @@ class Link:
                         self._pending = self._pending or pending  # a newer one wins
                 raise
             self._sent_at = time.monotonic()
+            if pending is not None:
+                self._progress_at = self._sent_at
         self._cancel = bool(answer.get("cancel_requested"))
         if answer.get("lost"):
             self.lost.set()
