@@ -8,7 +8,7 @@ so the shape (layers, interleaving, statuses) is the real one.
 It goes through the agent's own code: :func:`orchestrator.pulls.attempt.pull_once`
 (which folds each event with :class:`orchestrator.pulls.progress.ProgressFolder` and
 hands a snapshot to ``on_progress``, and runs the deadline/cancel watchdog) with
-:class:`orchestrator.pulls.runner.JobWriter` at ``settings.PULL_PROGRESS_WRITE_INTERVAL``
+:class:`orchestrator.pulls.runner.JobWriter` (throttled by the link at ``settings.PULL_PROGRESS_WRITE_INTERVAL``)
 and :class:`orchestrator.pulls.link.Link`, through the agent API (served by threads of
 the bench's own process) onto a real job row in the SQLite database. Only the daemon is replaced: a client
 that answers ``POST /images/create`` with the recorded stream. Every INSERT,
@@ -160,7 +160,6 @@ def _replay(
 ) -> dict[str, Any]:
     """One job through the agent's pull path, as ``orchestrator.pulls.runner`` drives it: claimed, reported and
     ended through the agent API at ``base_url``."""
-    from django.conf import settings
 
     from orchestrator.agent import client
     from orchestrator.gateways.actions import ensure_local, rotate_token
@@ -189,7 +188,7 @@ def _replay(
     link.start()  # the link's thread: its beats and progress batches count too
     try:
         link.step("begin_attempt", number=order["attempt"])
-        writer = JobWriter(link, settings.PULL_PROGRESS_WRITE_INTERVAL)
+        writer = JobWriter(link)
         outcome = pull_once(
             ReplayDaemon(events, paced_seconds),
             REFERENCE,

@@ -53,7 +53,7 @@ def gateway_info(request):
             "heartbeat_seconds": settings.GATEWAY_HEARTBEAT_SECONDS,
             "pull_queue": gateway.queue,
             "control_queue": gateway.control_queue,
-            # Seconds between two progress events of a pull (the runner's JobWriter).
+            # Seconds between two progress events of a pull (the agent's link, pulls/link.py).
             "progress_interval": settings.PULL_PROGRESS_WRITE_INTERVAL,
             # A claimed job's beat period (pulls/link.py), and when the console gives a silent job up.
             "job_beat_seconds": heartbeat_period(),

@@ -45,7 +45,7 @@ def run_container_phase(link: Link, *, digest: str) -> str:
     try:
         return _run_phase(link, job, instance, digest=digest)
     finally:
-        report.refresh(instance.pk)
+        report.report(instance)
 
 
 def _run_phase(link: Link, job: dict, instance: Instance, *, digest: str) -> str:

@@ -46,8 +46,12 @@ def refresh(instance_id: int) -> None:
     except ConsoleError as error:
         log.info("instance %s: container state not reported: %s", instance_id, type(error).__name__)
         return
-    if instance is None:
-        return
+    if instance is not None:
+        report(instance)
+
+
+def report(instance: Instance) -> None:
+    """Report the container of an instance whose document the agent has just been given (no need to ask)."""
     try:
         client = daemon_client()
     except ContainerError:
@@ -55,12 +59,12 @@ def refresh(instance_id: int) -> None:
     try:
         _send([_state(instance, observe(client, instance))])
     except (ContainerError, ConsoleError) as error:
-        log.info("instance %s: container state not reported: %s", instance_id, type(error).__name__)
+        log.info("instance %s: container state not reported: %s", instance.pk, type(error).__name__)
     finally:
         client.close()
 
 
-def resync(gateway: str) -> int:
+def resync() -> int:
     """Report the containers of every instance of this agent's gateway; the console writes the changed ones.
 
     Returns how many it wrote.

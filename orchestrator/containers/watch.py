@@ -11,7 +11,6 @@ import threading
 
 from celery import bootsteps
 from django.conf import settings
-from django.db import connection
 
 from registries.daemon import open_client
 from registries.errors import PullError
@@ -64,7 +63,6 @@ class ContainerWatch(bootsteps.StartStopStep):
                         log.info("gateway %s: daemon events interrupted (%s)", self.gateway, type(exc).__name__)
                 finally:
                     client.close()
-                    connection.close()
             if self._stop.wait(pause):
                 return
             pause = min(pause * 2, 30.0)

@@ -64,5 +64,5 @@ def container_action(instance, action: str) -> dict:
     except ContainerError as error:
         return {"error": {"code": error.code, "message": error.message}}
     finally:
-        report.refresh(instance.pk)
+        report.report(instance)
     return {"message": message}

@@ -17,7 +17,6 @@ import threading
 
 from celery import bootsteps
 from django.conf import settings
-from django.db import DatabaseError, connection
 
 from orchestrator.agent.client import ConsoleError, Refused, console
 from orchestrator.containers import report
@@ -109,20 +108,16 @@ class Heartbeat(bootsteps.StartStopStep):
     def _report_containers(self) -> None:
         # Every beat, the states of the gateway's containers, so a crash or a `docker stop` on the host shows.
         try:
-            report.resync(self.gateway)
+            report.resync()
         except (ContainerError, ConsoleError) as error:
             log.info("gateway %s: container states not reported: %s", self.gateway, type(error).__name__)
 
     def _run(self) -> None:
-        try:
-            while True:
-                try:
-                    if not self.beat_once():
-                        log.warning("gateway %s is not in the console's database; heartbeat not recorded", self.gateway)
-                except (ConsoleError, DatabaseError) as exc:
-                    log.warning("gateway %s: heartbeat not delivered: %s", self.gateway, exc)
-                    connection.close()
-                if self._stop.wait(settings.GATEWAY_HEARTBEAT_SECONDS):
-                    return
-        finally:
-            connection.close()
+        while True:
+            try:
+                if not self.beat_once():
+                    log.warning("gateway %s is not in the console's database; heartbeat not recorded", self.gateway)
+            except ConsoleError as exc:
+                log.warning("gateway %s: heartbeat not delivered: %s", self.gateway, exc)
+            if self._stop.wait(settings.GATEWAY_HEARTBEAT_SECONDS):
+                return

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import docker
 import docker.auth
-from django.db import connection
 from django.views.decorators.debug import sensitive_variables
 
 from registries.errors import PullError, classify, classify_exception, daemon_lost, registry_broke_off, scrub
@@ -76,17 +75,14 @@ def pull_once(
     why: list[str] = []
 
     def watchdog() -> None:
-        try:
-            while not stop.wait(WATCHDOG_PERIOD):
-                if time.monotonic() >= deadline:
-                    why.append("timeout")
-                elif should_cancel():
-                    why.append("cancelled")
-                if why:
-                    _cut(response)
-                    return
-        finally:
-            _close_thread_db_connection()
+        while not stop.wait(WATCHDOG_PERIOD):
+            if time.monotonic() >= deadline:
+                why.append("timeout")
+            elif should_cancel():
+                why.append("cancelled")
+            if why:
+                _cut(response)
+                return
 
     guard = threading.Thread(target=watchdog, name="pull-watchdog", daemon=True)
     guard.start()
@@ -228,11 +224,6 @@ def _cut(response) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except (AttributeError, OSError):
         response.close()
-
-
-def _close_thread_db_connection() -> None:
-    # The watchdog thread may have opened a connection (should_cancel reads the job): close it with the thread.
-    connection.close()
 
 
 def _inspect(client: docker.APIClient, reference: str) -> tuple[str | None, str | None]:

@@ -47,6 +47,7 @@ class Link:
         self.job_id, self.holder = job_id, holder
         self.lost = threading.Event()
         self.period = min(heartbeat_period(), CANCEL_POLL_SECONDS) if period is None else period
+        self.interval = settings.PULL_PROGRESS_WRITE_INTERVAL
         self._cancel = False
         self._pending: Snapshot | None = None
         self._sent_at = 0.0  # the last request of this job, any kind
@@ -71,7 +72,12 @@ class Link:
         """Send one step of the job (with the progress not sent yet before it). False once the job is not ours."""
         if self.lost.is_set():
             return False
-        return bool(self._patiently(kind, lambda: self._send([{"type": kind, **fields}], attempts=3)))
+        return bool(self._patiently(kind, lambda: self._send([{"type": kind, **fields}], attempts=1)))
+
+    def progress_due(self) -> bool:
+        """Whether new progress would leave now: the last has been sent, and the interval has passed since (the
+        stream's thread asks before it builds a snapshot)."""
+        return self._pending is None and time.monotonic() - self._progress_at >= self.interval
 
     def progress(self, snapshot: Snapshot) -> None:
         """Leave the latest progress for the link's thread to send (never blocks the pull)."""
@@ -83,7 +89,7 @@ class Link:
         """The job as the console has it now (state, flags, message, its instance's document); None once the
         job is not ours (gone, its instance moved or deleted, or the console silent past the stale period)."""
         try:
-            data = self._patiently("read", lambda: console().get(f"jobs/{self.job_id}", attempts=3, holder=self.holder))
+            data = self._patiently("read", lambda: console().get(f"jobs/{self.job_id}", attempts=1, holder=self.holder))
         except Refused as refused:
             log.info("pull job %s: the console no longer shows it to this gateway (%s)", self.job_id, refused.code)
             self.lost.set()
@@ -96,7 +102,8 @@ class Link:
         return data
 
     def _patiently(self, what: str, call):
-        """``call()``, tried again while the console cannot be reached, up to the stale period; then None."""
+        """``call()``, tried again while the console cannot be reached, up to the stale period; then None. The
+        one place a job's requests are retried: the calls themselves make one attempt each."""
         deadline = time.monotonic() + min(PATIENCE_MAX_SECONDS, float(settings.PULL_STALE_AFTER_SECONDS))
         pause = 1.0
         while not self.lost.is_set():
@@ -148,7 +155,7 @@ class Link:
         beat_in = self.period - (now - self._sent_at)
         if self._pending is None:
             return beat_in
-        return min(beat_in, settings.PULL_PROGRESS_WRITE_INTERVAL - (now - self._progress_at))
+        return min(beat_in, self.interval - (now - self._progress_at))
 
     def _beat(self) -> None:
         """Send the pending progress, or a beat: the job's row says this agent is alive and pulling."""
@@ -177,7 +184,7 @@ class Link:
         with self._send_lock:
             with self._wake:
                 pending, self._pending = self._pending, None
-            batch = ([{"type": "progress", **_fields(pending)}] if pending is not None else []) + events
+            batch = ([{"type": "progress", **asdict(pending)}] if pending is not None else []) + events
             if not batch:
                 batch = [{"type": "beat"}]
             try:
@@ -202,10 +209,3 @@ class Link:
             self.lost.set()
             return False
         return True
-
-
-def _fields(snapshot: Snapshot) -> dict:
-    fields = asdict(snapshot)
-    if fields.get("digest") is None:
-        fields.pop("digest", None)
-    return fields

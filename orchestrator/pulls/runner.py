@@ -47,19 +47,18 @@ def retry_delay(code: str, interval: float, rate_limited_in_a_row: int = 0) -> f
 
 
 class JobWriter:
-    """Throttled progress: a snapshot is built only when the interval has passed, and left to the link to send."""
+    """A pull's progress for its link: a snapshot is built only when the link would send it now (its throttle,
+    :meth:`Link.progress_due`), not for every event of the stream."""
 
-    def __init__(self, link: Link, interval: float) -> None:
+    def __init__(self, link: Link) -> None:
         self.link = link
-        self.interval = interval
-        self.last_write = 0.0
         self.pending: Snapshot | Callable[[], Snapshot] | None = None
         self.writes = 0
 
     def progress(self, snapshot: Snapshot | Callable[[], Snapshot], *, force: bool = False) -> None:
-        """Note progress; hand it over if the interval has passed. A callable is only called then."""
+        """Note progress; hand it over if the link would send it now. A callable is only called then."""
         self.pending = snapshot
-        if force or time.monotonic() - self.last_write >= self.interval:
+        if force or self.link.progress_due():
             self.flush()
 
     def flush(self) -> None:
@@ -68,7 +67,6 @@ class JobWriter:
         self.link.progress(self.pending() if callable(self.pending) else self.pending)
         self.pending = None
         self.writes += 1
-        self.last_write = time.monotonic()
 
 
 def claim(job_id: int, holder: str) -> dict | None:
@@ -123,7 +121,7 @@ def _attempt(order: dict, link: Link) -> str:
     """One attempt. A failure with retries left queues the job again, due after the interval: the task ends,
     so a pull waiting out its interval (or retrying a dead registry for ever) holds no worker."""
     job_id, number = order["job"], order["attempt"]
-    writer = JobWriter(link, settings.PULL_PROGRESS_WRITE_INTERVAL)
+    writer = JobWriter(link)
     log.info("pull job %s: %s on %s (%s)", job_id, order["reference"], settings.DOCKER_HOST, link.holder)
     try:
         outcome = _pull(order, link, writer)
