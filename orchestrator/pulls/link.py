@@ -72,7 +72,7 @@ class Link:
         """Send one step of the job (with the progress not sent yet before it). False once the job is not ours."""
         if self.lost.is_set():
             return False
-        return bool(self._patiently(kind, lambda: self._send([{"type": kind, **fields}], attempts=1)))
+        return bool(self._patiently(kind, lambda: self._send([{"type": kind, **fields}])))
 
     def progress_due(self) -> bool:
         """Whether new progress would leave now: the last has been sent, and the interval has passed since (the
@@ -160,7 +160,7 @@ class Link:
     def _beat(self) -> None:
         """Send the pending progress, or a beat: the job's row says this agent is alive and pulling."""
         try:
-            self._send([], attempts=1)
+            self._send([])
         except ConsoleError as error:
             # Dropped: the next one carries newer figures. The job stays ours until the stale period.
             if not self._silent_since:
@@ -180,7 +180,7 @@ class Link:
 
     # ----------------------------------------------------------------- sending
 
-    def _send(self, events: list[dict], *, attempts: int) -> bool:
+    def _send(self, events: list[dict]) -> bool:
         with self._send_lock:
             with self._wake:
                 pending, self._pending = self._pending, None
@@ -189,7 +189,7 @@ class Link:
                 batch = [{"type": "beat"}]
             try:
                 answer = console().post(
-                    f"jobs/{self.job_id}/events", {"holder": self.holder, "events": batch}, attempts=attempts
+                    f"jobs/{self.job_id}/events", {"holder": self.holder, "events": batch}, attempts=1
                 )
             except Refused as refused:
                 # 404: the job is gone, or its instance is on another gateway now. Either way, not ours.
@@ -198,6 +198,7 @@ class Link:
                 return False
             except Unreachable:
                 if pending is not None:
+                    # Kept for the next try: a step retried by _patiently must still carry its last progress.
                     with self._wake:
                         self._pending = self._pending or pending  # a newer one wins
                 raise
